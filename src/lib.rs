@@ -1,0 +1,17 @@
+//! rdsfleet: upgrade a whole fleet of AWS RDS databases safely, through reviewed, resumable,
+//! fingerprinted plans. See ARCHITECTURE.md for the map.
+
+pub mod backend;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod domain;
+pub mod engine;
+pub mod iam;
+pub mod inventory;
+pub mod naming;
+pub mod plan;
+pub mod planner;
+pub mod report;
+pub mod sim;
+pub mod store;

@@ -1,0 +1,421 @@
+//! The plan file: an immutable, fingerprinted description of everything `apply` will do.
+//!
+//! A plan is JSON (schema in `plans/README.md`). Its `plan_id` is a hash of its canonical
+//! content, computed with every derived resource name blanked out; the names are then derived
+//! from the `plan_id` ([`crate::naming`]). Loading a plan recomputes the id, so an edited plan
+//! file is refused rather than half-trusted.
+
+use crate::naming;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read plan file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("plan file {path} is not a valid rdsfleet plan: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("plan file {path} has schema version {found}, this rdsfleet reads {expected}")]
+    Schema {
+        path: String,
+        found: u32,
+        expected: u32,
+    },
+    #[error("plan file {path} was modified after it was made: its content hashes to {computed}, not its plan_id {recorded}; run `plan` again")]
+    Tampered {
+        path: String,
+        recorded: String,
+        computed: String,
+    },
+    #[error("cannot write plan file {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A blocker or a warning: a stable machine `code` and a human message that says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: String,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Upgrade through a blue/green deployment.
+    BlueGreen,
+    /// Nothing to do (already at or above the target, or not selected); see `skip_reason`.
+    Skip,
+    /// Travels with its source's blue/green deployment (same-region read replica).
+    WithSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    Precheck,
+    Snapshot,
+    ParameterGroup,
+    CreateBlueGreen,
+    WaitReady,
+    Switchover,
+    Verify,
+}
+
+impl StepKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StepKind::Precheck => "precheck",
+            StepKind::Snapshot => "snapshot",
+            StepKind::ParameterGroup => "parameter-group",
+            StepKind::CreateBlueGreen => "create-blue-green",
+            StepKind::WaitReady => "wait-ready",
+            StepKind::Switchover => "switchover",
+            StepKind::Verify => "verify",
+        }
+    }
+    pub fn parse(s: &str) -> Option<StepKind> {
+        Some(match s {
+            "precheck" => StepKind::Precheck,
+            "snapshot" => StepKind::Snapshot,
+            "parameter-group" => StepKind::ParameterGroup,
+            "create-blue-green" => StepKind::CreateBlueGreen,
+            "wait-ready" => StepKind::WaitReady,
+            "switchover" => StepKind::Switchover,
+            "verify" => StepKind::Verify,
+            _ => return None,
+        })
+    }
+    /// The canonical order of a blue/green upgrade.
+    pub const BLUE_GREEN: [StepKind; 7] = [
+        StepKind::Precheck,
+        StepKind::Snapshot,
+        StepKind::ParameterGroup,
+        StepKind::CreateBlueGreen,
+        StepKind::WaitReady,
+        StepKind::Switchover,
+        StepKind::Verify,
+    ];
+}
+
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One ordered step of a database's upgrade. `resource_name` is the deterministic name of what
+/// the step creates (snapshot, parameter group, blue/green deployment), where it creates one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    pub kind: StepKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
+}
+
+/// What the planner saw of the source instance; `apply` compares it to the live instance
+/// (drift) before touching anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedSource {
+    pub status: String,
+    pub engine_version: String,
+    pub parameter_group: Option<String>,
+    #[serde(default)]
+    pub dbi_resource_id: String,
+    pub instance_class: String,
+    #[serde(default)]
+    pub storage_type: String,
+    #[serde(default)]
+    pub allocated_storage_gib: i32,
+    #[serde(default)]
+    pub deletion_protection: bool,
+}
+
+/// The green side of the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetSpec {
+    pub engine_version: String,
+    /// Parameter group for green: a group this plan creates, or an AWS default group.
+    pub parameter_group: String,
+    pub parameter_group_family: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedDatabase {
+    pub identifier: String,
+    pub region: String,
+    pub arn: String,
+    pub engine: String,
+    pub from_version: String,
+    /// Target version; `None` when skipped without a resolvable target.
+    pub to_version: Option<String>,
+    pub strategy: Strategy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    pub wave: u32,
+    pub blockers: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    /// Same-region read replicas that travel with this database's deployment.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    pub source: ObservedSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetSpec>,
+    /// Ordered steps; empty when blocked or skipped (apply leaves such a database untouched).
+    pub steps: Vec<PlannedStep>,
+    /// Instance attributes the report needs (vCPUs for Extended Support estimates).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl PlannedDatabase {
+    pub fn step(&self, kind: StepKind) -> Option<&PlannedStep> {
+        self.steps.iter().find(|s| s.kind == kind)
+    }
+    pub fn resource_name(&self, kind: StepKind) -> Option<&str> {
+        self.step(kind).and_then(|s| s.resource_name.as_deref())
+    }
+    /// Will `apply` act on this database?
+    pub fn is_actionable(&self) -> bool {
+        self.strategy == Strategy::BlueGreen && self.blockers.is_empty() && !self.steps.is_empty()
+    }
+}
+
+/// A target parameter group the plan creates, carrying the source group's user-modified
+/// parameters into the new family. Shared source groups give one shared target group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedParameterGroup {
+    pub region: String,
+    /// Deterministic name (blank while the plan id is being computed).
+    pub name: String,
+    pub family: String,
+    pub source_group: String,
+    pub source_family: String,
+    pub description: String,
+    pub parameters: Vec<crate::domain::ParameterChange>,
+    /// Source parameters with no equivalent in the new family.
+    #[serde(default)]
+    pub dropped: Vec<String>,
+    /// `(old, new)` parameter renames applied.
+    #[serde(default)]
+    pub renamed: Vec<(String, String)>,
+    /// Identifiers of the databases whose green side uses this group.
+    pub used_by: Vec<String>,
+}
+
+/// Switchover and retention settings that apply reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSettings {
+    /// `SwitchoverTimeout` in seconds (30..=3600).
+    pub switchover_timeout_secs: u32,
+    /// How long old instances are kept after switchover before cleanup may delete them.
+    pub retention_hours: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<String>,
+    /// Instance-class prefix map, e.g. `db.r5` -> `db.r7g`.
+    #[serde(default)]
+    pub class_map: Vec<(String, String)>,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        PlanSettings {
+            switchover_timeout_secs: 300,
+            retention_hours: 72,
+            storage_type: None,
+            class_map: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub schema_version: u32,
+    pub plan_id: String,
+    pub created_at: String,
+    pub inventory_fingerprint: String,
+    /// Targets as requested (`mysql` -> `8.0`).
+    pub targets: BTreeMap<String, String>,
+    pub settings: PlanSettings,
+    /// Plan-level warnings (e.g. the engine catalog fell back to the bundled copy).
+    pub warnings: Vec<Finding>,
+    pub parameter_groups: Vec<PlannedParameterGroup>,
+    pub databases: Vec<PlannedDatabase>,
+}
+
+impl Plan {
+    /// Compute `plan_id` from the content and derive every resource name from it.
+    /// Call once, after the planner has filled in everything else.
+    pub fn finalize(&mut self) {
+        self.plan_id = self.content_hash();
+        let id = self.plan_id.clone();
+        let mut pg_names: BTreeMap<(String, String), String> = BTreeMap::new();
+        for g in &mut self.parameter_groups {
+            g.name = naming::parameter_group_name(&id, &g.family, &g.source_group);
+            pg_names.insert((g.region.clone(), g.source_group.clone()), g.name.clone());
+        }
+        for db in &mut self.databases {
+            let ident = db.identifier.clone();
+            if let Some(t) = &mut db.target {
+                if t.parameter_group.is_empty() {
+                    // Planner leaves the name blank for planned groups; fill it from the map.
+                    if let Some(src) = &db.source.parameter_group {
+                        if let Some(n) = pg_names.get(&(db.region.clone(), src.clone())) {
+                            t.parameter_group = n.clone();
+                        }
+                    }
+                }
+            }
+            let pg = db.target.as_ref().map(|t| t.parameter_group.clone());
+            for s in &mut db.steps {
+                s.resource_name = match s.kind {
+                    StepKind::Snapshot => Some(naming::snapshot_name(&id, &ident)),
+                    StepKind::ParameterGroup => pg.clone(),
+                    StepKind::CreateBlueGreen | StepKind::WaitReady | StepKind::Switchover => {
+                        Some(naming::blue_green_name(&id, &ident))
+                    }
+                    StepKind::Precheck | StepKind::Verify => None,
+                };
+            }
+        }
+    }
+
+    /// The hash of the canonical content with `plan_id`, `created_at` and every derived name
+    /// blanked: the same inventory, targets and settings always give the same plan id.
+    pub fn content_hash(&self) -> String {
+        let mut c = self.clone();
+        c.plan_id = String::new();
+        c.created_at = String::new();
+        let mut planned: Vec<String> = Vec::new();
+        for g in &mut c.parameter_groups {
+            planned.push(std::mem::take(&mut g.name));
+        }
+        for db in &mut c.databases {
+            if let Some(t) = &mut db.target {
+                if planned.contains(&t.parameter_group) {
+                    t.parameter_group.clear();
+                }
+            }
+            for s in &mut db.steps {
+                s.resource_name = None;
+            }
+        }
+        let bytes = serde_json::to_vec(&c).expect("plan serializes");
+        let digest = Sha256::digest(&bytes);
+        format!("rf{}", &hex(&digest)[..10])
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("plan serializes");
+        s.push('\n');
+        s
+    }
+
+    /// Parse and verify a plan (schema version and content hash).
+    pub fn from_json(path: &str, text: &str) -> Result<Plan, PlanError> {
+        #[derive(Deserialize)]
+        struct Head {
+            schema_version: u32,
+        }
+        let head: Head = serde_json::from_str(text).map_err(|e| PlanError::Parse {
+            path: path.to_string(),
+            source: e,
+        })?;
+        if head.schema_version != PLAN_SCHEMA_VERSION {
+            return Err(PlanError::Schema {
+                path: path.to_string(),
+                found: head.schema_version,
+                expected: PLAN_SCHEMA_VERSION,
+            });
+        }
+        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Parse {
+            path: path.to_string(),
+            source: e,
+        })?;
+        let mut check = plan.clone();
+        check.finalize();
+        if check.plan_id != plan.plan_id || check != plan {
+            return Err(PlanError::Tampered {
+                path: path.to_string(),
+                recorded: plan.plan_id.clone(),
+                computed: check.plan_id,
+            });
+        }
+        Ok(plan)
+    }
+
+    pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| PlanError::Read {
+            path: p.clone(),
+            source: e,
+        })?;
+        Plan::from_json(&p, &text)
+    }
+
+    /// Write the plan atomically (temp file + rename) so a crash never leaves half a plan.
+    pub fn save(&self, path: &Path) -> Result<(), PlanError> {
+        write_atomic(path, self.to_json().as_bytes()).map_err(|e| PlanError::Write {
+            path: path.display().to_string(),
+            source: e,
+        })
+    }
+
+    pub fn database(&self, region: &str, identifier: &str) -> Option<&PlannedDatabase> {
+        self.databases
+            .iter()
+            .find(|d| d.region == region && d.identifier == identifier)
+    }
+}
+
+/// Write a file atomically: write a sibling temp file, fsync, rename over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 hex of bytes (inventory fingerprints).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
