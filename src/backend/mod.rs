@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub mod aws;
+pub mod crash;
 
 /// What went wrong, as far as the orchestrator needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -118,8 +119,13 @@ pub trait RdsBackend: Send + Sync {
     /// Short name for logs: `sim`, `aws`.
     fn kind(&self) -> &'static str;
 
-    async fn describe_instances(&self, region: &str, q: &InstanceQuery) -> BResult<Vec<DbInstance>>;
-    async fn describe_blue_green(&self, region: &str, q: &BlueGreenQuery) -> BResult<Vec<BlueGreen>>;
+    async fn describe_instances(&self, region: &str, q: &InstanceQuery)
+        -> BResult<Vec<DbInstance>>;
+    async fn describe_blue_green(
+        &self,
+        region: &str,
+        q: &BlueGreenQuery,
+    ) -> BResult<Vec<BlueGreen>>;
     async fn describe_snapshots(&self, region: &str, q: &SnapshotQuery) -> BResult<Vec<Snapshot>>;
     async fn create_snapshot(
         &self,

@@ -1,0 +1,236 @@
+//! Test wrappers around a backend: count side effects, and "crash" after k of them.
+//!
+//! A crash is modelled the way `kill -9` behaves: the engine's future simply stops at the
+//! crash point and is dropped - no error handling, no unwinding through engine code, nothing
+//! persisted after it. [`CrashAfter`] either performs the k-th side effect and then never
+//! returns (the call happened, its outcome was never recorded) or never performs the (k+1)-th
+//! (the intent was recorded, the call was not made). Tests race the engine against
+//! [`CrashAfter::crashed`] and drop the engine when it fires.
+
+use super::*;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// When the crash happens relative to the call that triggers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Perform the k-th side effect, then die before its outcome is seen.
+    AfterCall,
+    /// Die just before performing the (k+1)-th side effect.
+    BeforeCall,
+}
+
+pub struct CrashAfter {
+    inner: Arc<dyn RdsBackend>,
+    remaining: AtomicI64,
+    point: CrashPoint,
+    crashed: Arc<Notify>,
+    side_effects: AtomicI64,
+}
+
+impl CrashAfter {
+    /// Crash at side effect `k` (counting from 1 for `AfterCall`; `BeforeCall` with k = 0
+    /// dies before the first side effect). `k = i64::MAX` never crashes: a counter.
+    pub fn new(inner: Arc<dyn RdsBackend>, k: i64, point: CrashPoint) -> Self {
+        CrashAfter {
+            inner,
+            remaining: AtomicI64::new(k),
+            point,
+            crashed: Arc::new(Notify::new()),
+            side_effects: AtomicI64::new(0),
+        }
+    }
+    /// Completes when the crash happened.
+    pub fn crashed(&self) -> Arc<Notify> {
+        self.crashed.clone()
+    }
+    /// Side effects performed through this wrapper.
+    pub fn side_effects(&self) -> i64 {
+        self.side_effects.load(Ordering::SeqCst)
+    }
+
+    async fn mutate<T, F>(&self, f: F) -> BResult<T>
+    where
+        F: std::future::Future<Output = BResult<T>> + Send,
+    {
+        match self.point {
+            CrashPoint::BeforeCall => {
+                if self.remaining.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                    self.crashed.notify_one();
+                    std::future::pending::<()>().await;
+                }
+                self.side_effects.fetch_add(1, Ordering::SeqCst);
+                f.await
+            }
+            CrashPoint::AfterCall => {
+                let r = f.await;
+                self.side_effects.fetch_add(1, Ordering::SeqCst);
+                if self.remaining.fetch_sub(1, Ordering::SeqCst) <= 1 {
+                    self.crashed.notify_one();
+                    std::future::pending::<()>().await;
+                }
+                r
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RdsBackend for CrashAfter {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    async fn describe_instances(
+        &self,
+        region: &str,
+        q: &InstanceQuery,
+    ) -> BResult<Vec<DbInstance>> {
+        self.inner.describe_instances(region, q).await
+    }
+    async fn describe_blue_green(
+        &self,
+        region: &str,
+        q: &BlueGreenQuery,
+    ) -> BResult<Vec<BlueGreen>> {
+        self.inner.describe_blue_green(region, q).await
+    }
+    async fn describe_snapshots(&self, region: &str, q: &SnapshotQuery) -> BResult<Vec<Snapshot>> {
+        self.inner.describe_snapshots(region, q).await
+    }
+    async fn create_snapshot(
+        &self,
+        region: &str,
+        instance_id: &str,
+        snapshot_id: &str,
+        tags: &Tags,
+    ) -> BResult<Snapshot> {
+        self.mutate(
+            self.inner
+                .create_snapshot(region, instance_id, snapshot_id, tags),
+        )
+        .await
+    }
+    async fn describe_parameter_groups(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> BResult<Vec<ParameterGroup>> {
+        self.inner.describe_parameter_groups(region, names).await
+    }
+    async fn describe_parameters(
+        &self,
+        region: &str,
+        group: &str,
+        user_only: bool,
+    ) -> BResult<Vec<Parameter>> {
+        self.inner
+            .describe_parameters(region, group, user_only)
+            .await
+    }
+    async fn create_parameter_group(
+        &self,
+        region: &str,
+        group: &NewParameterGroup,
+    ) -> BResult<ParameterGroup> {
+        self.mutate(self.inner.create_parameter_group(region, group))
+            .await
+    }
+    async fn copy_parameter_group(
+        &self,
+        region: &str,
+        source: &str,
+        target: &str,
+        description: &str,
+        tags: &Tags,
+    ) -> BResult<ParameterGroup> {
+        self.mutate(
+            self.inner
+                .copy_parameter_group(region, source, target, description, tags),
+        )
+        .await
+    }
+    async fn modify_parameter_group(
+        &self,
+        region: &str,
+        group: &str,
+        changes: &[ParameterChange],
+    ) -> BResult<()> {
+        self.mutate(self.inner.modify_parameter_group(region, group, changes))
+            .await
+    }
+    async fn delete_parameter_group(&self, region: &str, group: &str) -> BResult<()> {
+        self.mutate(self.inner.delete_parameter_group(region, group))
+            .await
+    }
+    async fn create_blue_green(&self, region: &str, req: &CreateBlueGreen) -> BResult<BlueGreen> {
+        self.mutate(self.inner.create_blue_green(region, req)).await
+    }
+    async fn switchover_blue_green(
+        &self,
+        region: &str,
+        identifier: &str,
+        timeout_secs: u32,
+    ) -> BResult<BlueGreen> {
+        self.mutate(
+            self.inner
+                .switchover_blue_green(region, identifier, timeout_secs),
+        )
+        .await
+    }
+    async fn delete_blue_green(
+        &self,
+        region: &str,
+        identifier: &str,
+        delete_target: bool,
+    ) -> BResult<()> {
+        self.mutate(
+            self.inner
+                .delete_blue_green(region, identifier, delete_target),
+        )
+        .await
+    }
+    async fn delete_instance(
+        &self,
+        region: &str,
+        identifier: &str,
+        final_snapshot_id: &str,
+    ) -> BResult<()> {
+        self.mutate(
+            self.inner
+                .delete_instance(region, identifier, final_snapshot_id),
+        )
+        .await
+    }
+    async fn set_deletion_protection(
+        &self,
+        region: &str,
+        identifier: &str,
+        enabled: bool,
+    ) -> BResult<()> {
+        self.mutate(
+            self.inner
+                .set_deletion_protection(region, identifier, enabled),
+        )
+        .await
+    }
+    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags> {
+        self.inner.list_tags(region, arn).await
+    }
+    async fn add_tags(&self, region: &str, arn: &str, tags: &Tags) -> BResult<()> {
+        self.mutate(self.inner.add_tags(region, arn, tags)).await
+    }
+    async fn describe_engine_versions(
+        &self,
+        region: &str,
+        engine: &str,
+        version: Option<&str>,
+    ) -> BResult<Vec<EngineVersion>> {
+        self.inner
+            .describe_engine_versions(region, engine, version)
+            .await
+    }
+    async fn describe_instance_quota(&self, region: &str) -> BResult<Quota> {
+        self.inner.describe_instance_quota(region).await
+    }
+}
