@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod naming;
 pub mod plan;
 pub mod planner;
+pub mod policy;
 pub mod report;
 pub mod sim;
 pub mod store;
