@@ -28,8 +28,9 @@ use crate::backend::{
 use crate::clock::{Millis, SharedClock};
 use crate::domain::*;
 use crate::plan::{Plan, PlannedDatabase, StepKind, Strategy};
+use crate::policy::Policy;
 use crate::store::{DbRow, DbState, StepRow, StepStatus, StepUpdate, Store, StoreError};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +87,8 @@ impl Default for EngineOptions {
 pub struct RunSummary {
     pub counts: BTreeMap<DbState, usize>,
     pub interrupted: bool,
+    /// Set when the failure budget halted the rollout (with the reason).
+    pub halted: Option<String>,
     pub api_calls: u64,
     pub ticks: u64,
 }
@@ -101,7 +104,7 @@ impl RunSummary {
             + self.count(DbState::Blocked)
             + self.count(DbState::Pending)
             + self.count(DbState::Running);
-        if bad > 0 || self.interrupted {
+        if bad > 0 || self.interrupted || self.halted.is_some() {
             1
         } else {
             0
@@ -178,6 +181,14 @@ pub struct Engine {
     progress: Option<ProgressFn>,
     /// replica identifier -> index of its source in the plan (same region).
     replica_source: HashMap<(String, String), usize>,
+    policy: Policy,
+    /// Databases already failed when this run started (the failure budget counts new ones).
+    baseline_failed: HashSet<i64>,
+    /// `DBInstances` quota per region, read at most once per tick (`None`: unavailable).
+    quota: HashMap<String, Option<Quota>>,
+    quota_warned: HashSet<String>,
+    /// True when approved databases are only waiting for a switchover window.
+    window_blocked: bool,
 }
 
 /// Why a step could not proceed this tick, or what it did.
@@ -212,7 +223,13 @@ impl Engine {
             }
         }
         let budget = ApiBudget::new(opts.api_rate, opts.api_burst);
+        let policy = plan.policy();
         Ok(Engine {
+            policy,
+            baseline_failed: HashSet::new(),
+            quota: HashMap::new(),
+            quota_warned: HashSet::new(),
+            window_blocked: false,
             backend,
             clock,
             store,
@@ -262,8 +279,16 @@ impl Engine {
                 tracing::info!(databases = n, "switchover approved");
             }
         }
+        self.baseline_failed = self
+            .store
+            .databases()?
+            .iter()
+            .filter(|d| d.state == DbState::Failed)
+            .map(|d| d.id)
+            .collect();
         let mut ticks = 0u64;
         let mut interrupted = false;
+        let mut halted = None;
         loop {
             if self.cancelled() {
                 interrupted = true;
@@ -272,6 +297,13 @@ impl Engine {
             self.store.heartbeat()?;
             let dbs = self.store.databases()?;
             if self.finished(&dbs) {
+                break;
+            }
+            if let Some(reason) = self.budget_spent(&dbs) {
+                let now = self.clock.now();
+                self.store.event(None, None, "halted", &reason, now)?;
+                tracing::warn!(%reason, "rollout halted");
+                halted = Some(reason);
                 break;
             }
             let progressed = self.tick(dbs).await?;
@@ -294,6 +326,9 @@ impl Engine {
             }
             let nap = if progressed {
                 self.opts.fast_interval
+            } else if self.window_blocked {
+                // Nothing to do but wait for a switchover window: sleep until it opens.
+                self.until_next_window().max(self.opts.poll_interval)
             } else {
                 self.opts.poll_interval
             };
@@ -303,6 +338,7 @@ impl Engine {
         let summary = RunSummary {
             counts: counts(&dbs),
             interrupted,
+            halted,
             api_calls: self.api_calls,
             ticks,
         };
@@ -310,7 +346,9 @@ impl Engine {
         self.store.event(
             None,
             None,
-            if interrupted {
+            if summary.halted.is_some() {
+                "run-halted"
+            } else if interrupted {
                 "run-interrupted"
             } else {
                 "run-finished"
@@ -331,20 +369,39 @@ impl Engine {
     /// One observe-and-advance pass. Returns whether anything changed.
     async fn tick(&mut self, dbs: Vec<DbRow>) -> Result<bool, EngineError> {
         let mut progressed = false;
-        // Admission: fill free slots with pending databases, lowest wave first, plan order;
-        // a wave starts only when the previous one has nothing pending or running.
-        let in_flight = dbs
+        self.quota.clear();
+        self.window_blocked = false;
+        // Admission: fill free slots with pending databases, lowest wave first, plan order,
+        // within the account, region and wave limits. Wave k+1 opens only when every database
+        // of wave k has finished (an unapproved one holds its wave at the gate).
+        let mut in_flight_region: HashMap<String, usize> = HashMap::new();
+        let mut in_flight = 0usize;
+        for d in dbs
             .iter()
             .filter(|d| d.state == DbState::Running && !self.is_replica(d))
-            .count();
-        let mut free = self.opts.concurrency.saturating_sub(in_flight);
+        {
+            in_flight += 1;
+            *in_flight_region.entry(d.region.clone()).or_default() += 1;
+        }
         let open_wave = dbs
             .iter()
-            .filter(|d| {
-                matches!(d.state, DbState::Pending | DbState::Running) && !self.is_replica(d)
-            })
+            .filter(|d| !d.state.is_terminal() && !self.is_replica(d))
             .map(|d| self.plan.databases[d.id as usize].wave)
             .min();
+        let wave_limit = open_wave
+            .and_then(|w| self.plan.waves.iter().find(|i| i.number == w))
+            .and_then(|i| i.concurrency)
+            .unwrap_or(usize::MAX);
+        let per_region = if self.plan.policy.is_some() {
+            self.policy.concurrency.per_region
+        } else {
+            usize::MAX
+        };
+        let mut free = self
+            .opts
+            .concurrency
+            .min(wave_limit)
+            .saturating_sub(in_flight);
         let now = self.clock.now();
         let mut active: Vec<DbRow> = Vec::new();
         for d in dbs.iter() {
@@ -369,8 +426,10 @@ impl Engine {
                 DbState::Pending
                     if free > 0
                         && !self.cancelled()
+                        && in_flight_region.get(&d.region).copied().unwrap_or(0) < per_region
                         && Some(self.plan.databases[d.id as usize].wave) == open_wave =>
                 {
+                    *in_flight_region.entry(d.region.clone()).or_default() += 1;
                     self.store
                         .set_db_state(d.id, DbState::Running, None, now, "admitted")?;
                     let mut d = d.clone();
@@ -435,6 +494,89 @@ impl Engine {
             }
         }
         Ok(progressed)
+    }
+
+    /// The failure budget: counts databases that failed during this run.
+    fn budget_spent(&self, dbs: &[DbRow]) -> Option<String> {
+        let fb = &self.policy.failure_budget;
+        let failed: Vec<&DbRow> = dbs
+            .iter()
+            .filter(|d| {
+                d.state == DbState::Failed
+                    && !self.baseline_failed.contains(&d.id)
+                    && !self.is_replica(d)
+            })
+            .collect();
+        if let Some(max) = fb.max_failed {
+            if failed.len() >= max {
+                return Some(format!(
+                    "failure budget spent: {} database(s) failed in this run (max_failed = {max}): {}. Investigate, then `rdsfleet resume` to continue",
+                    failed.len(),
+                    failed.iter().map(|d| d.identifier.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        if let Some(pct) = fb.max_failed_percent {
+            let mut per_wave: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
+            for d in dbs.iter().filter(|d| {
+                !self.is_replica(d) && self.plan.databases[d.id as usize].is_actionable()
+            }) {
+                let e = per_wave
+                    .entry(self.plan.databases[d.id as usize].wave)
+                    .or_default();
+                e.1 += 1;
+                if failed.iter().any(|f| f.id == d.id) {
+                    e.0 += 1;
+                }
+            }
+            for (w, (f, n)) in per_wave {
+                if n > 0 && f > 0 && f * 100 >= pct as usize * n {
+                    return Some(format!(
+                        "failure budget spent: {f} of {n} database(s) in wave {w} failed (max_failed_percent = {pct}). Investigate, then `rdsfleet resume` to continue"
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// Time until the next switchover window opens (minute resolution, up to 8 days).
+    fn until_next_window(&self) -> Duration {
+        let now = self.clock.now();
+        let minute = 60_000;
+        let start = now - now.rem_euclid(minute) + minute;
+        for i in 0..(8 * 24 * 60) {
+            let t = start + i * minute;
+            if self.policy.in_window(t) {
+                return Duration::from_millis((t - now).max(0) as u64);
+            }
+        }
+        self.opts.poll_interval
+    }
+
+    /// Headroom of the `DBInstances` quota in `region`, read once per tick. `None` when the
+    /// endpoint can't say (moto): the check is skipped with a logged warning.
+    async fn quota_headroom(&mut self, region: &str) -> Result<Option<i64>, EngineError> {
+        if !self.quota.contains_key(region) {
+            self.budget(region).await;
+            let q = match self.backend.describe_instance_quota(region).await {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    if self.quota_warned.insert(region.to_string()) {
+                        let now = self.clock.now();
+                        self.store.event(None, None, "quota-unknown", &format!("{region}: cannot read the DBInstances quota ({e}); creating without a headroom check"), now)?;
+                    }
+                    None
+                }
+            };
+            self.quota.insert(region.to_string(), q);
+        }
+        Ok(self
+            .quota
+            .get(region)
+            .copied()
+            .flatten()
+            .map(|q| q.headroom()))
     }
 
     fn is_replica(&self, d: &DbRow) -> bool {
@@ -620,7 +762,7 @@ impl Engine {
             StepKind::CreateBlueGreen => self.create_blue_green(d, &step, o).await,
             StepKind::WaitReady => self.wait_ready(d, &step, o),
             StepKind::Switchover => self.switchover(d, &step).await,
-            StepKind::Verify => self.verify(d, &step, o),
+            StepKind::Verify => self.verify(d, &step, o).await,
         }
     }
 
@@ -1010,6 +1152,21 @@ impl Engine {
         let Some(target) = p.target.clone() else {
             return self.fail(d, step, "plan has no target for this database");
         };
+        let needed = 1 + p.replicas.len() as i64;
+        if let Some(headroom) = self.quota_headroom(&p.region).await? {
+            if headroom < needed {
+                let msg = format!(
+                    "waiting for DBInstances quota headroom in {} (need {needed}, have {headroom})",
+                    p.region
+                );
+                if d.error.as_deref() != Some(msg.as_str()) {
+                    let now = self.clock.now();
+                    self.store
+                        .set_db_state(d.id, DbState::Running, Some(&msg), now, &msg)?;
+                }
+                return Ok(Outcome::Wait);
+            }
+        }
         let step = self.intent(d, step, &format!("CreateBlueGreenDeployment {name}"))?;
         let req = CreateBlueGreen {
             name: name.clone(),
@@ -1021,7 +1178,23 @@ impl Engine {
             tags: managed_tags(&self.plan.plan_id),
         };
         self.budget(&p.region).await;
-        match self.backend.create_blue_green(&p.region, &req).await {
+        let created = self.backend.create_blue_green(&p.region, &req).await;
+        if created.is_ok() {
+            if let Some(Some(q)) = self.quota.get_mut(&p.region) {
+                q.used += needed;
+            }
+            if d.error.is_some() {
+                let now = self.clock.now();
+                self.store.set_db_state(
+                    d.id,
+                    DbState::Running,
+                    None,
+                    now,
+                    "quota headroom available",
+                )?;
+            }
+        }
+        match created {
             Ok(bg) => self.step_to(
                 d,
                 &step,
@@ -1074,10 +1247,21 @@ impl Engine {
         match &bg.status {
             BgStatus::Available | BgStatus::SwitchoverInProgress | BgStatus::SwitchoverCompleted => {
                 let mut s = step.clone();
+                let now = self.clock.now();
                 if s.status == StepStatus::Pending {
-                    let now = self.clock.now();
                     self.store.transition(d, s.seq, StepStatus::Pending, StepStatus::Started, StepUpdate::default(), now, "deployment seen")?;
                     s.status = StepStatus::Started;
+                }
+                let stable = ms(Duration::from_secs(self.policy.switchover.readiness_stable_secs));
+                if bg.status == BgStatus::Available && stable > 0 {
+                    // Readiness guard: AVAILABLE, and still AVAILABLE `stable` later.
+                    if s.status == StepStatus::Started {
+                        let upd = StepUpdate { not_before: Some(now + stable), ..StepUpdate::remote(&bg.identifier) };
+                        return self.step_to(d, &s, StepStatus::Waiting, upd, "green AVAILABLE; readiness guard running");
+                    }
+                    if now < s.not_before {
+                        return Ok(Outcome::Wait);
+                    }
                 }
                 self.step_to(d, &s, StepStatus::Done, StepUpdate::remote(&bg.identifier), "green environment available")
             }
@@ -1094,6 +1278,12 @@ impl Engine {
             other => {
                 if self.clock.now() - since > ms(self.opts.wait_timeout) {
                     return self.fail(d, step, &format!("blue/green deployment {name} still {other} after the wait timeout"));
+                }
+                if step.status == StepStatus::Waiting {
+                    // Was AVAILABLE during the readiness guard and left it: start the guard over.
+                    let now = self.clock.now();
+                    self.store.transition(d, step.seq, StepStatus::Waiting, StepStatus::Started, StepUpdate::default(), now, &format!("green left AVAILABLE ({other}); readiness guard reset"))?;
+                    return Ok(Outcome::Progress);
                 }
                 if step.status == StepStatus::Pending {
                     let now = self.clock.now();
@@ -1117,6 +1307,17 @@ impl Engine {
             self.store
                 .set_db_state(d.id, DbState::AwaitingApproval, None, now, msg)?;
             return Ok(Outcome::Progress);
+        }
+        if step.status == StepStatus::Pending && !self.policy.in_window(self.clock.now()) {
+            self.window_blocked = true;
+            let msg = "approved; waiting for a switchover window";
+            if d.error.as_deref() != Some(msg) {
+                let now = self.clock.now();
+                self.store
+                    .set_db_state(d.id, DbState::Running, Some(msg), now, msg)?;
+                return Ok(Outcome::Progress);
+            }
+            return Ok(Outcome::Wait);
         }
         // Describe the deployment again right before acting on it.
         self.budget(&p.region).await;
@@ -1191,7 +1392,12 @@ impl Engine {
         }
     }
 
-    fn verify(&mut self, d: &DbRow, step: &StepRow, o: &RegionObs) -> Result<Outcome, EngineError> {
+    async fn verify(
+        &mut self,
+        d: &DbRow,
+        step: &StepRow,
+        o: &RegionObs,
+    ) -> Result<Outcome, EngineError> {
         let p = self.pdb(d).clone();
         let target = p.to_version.clone().unwrap_or_default();
         let mut problems: Vec<String> = Vec::new();
@@ -1232,6 +1438,52 @@ impl Engine {
         let now = self.clock.now();
         if problems.is_empty() {
             let old = old.unwrap_or_default();
+            // Mark the old instance as the rollback copy rdsfleet made (so that `cleanup` may
+            // later delete it, and nothing else), and start its retention clock.
+            if let Some(inst) = o.instances.get(&old) {
+                if !is_managed(&inst.tags, Some(&self.plan.plan_id)) {
+                    let mut tags = managed_tags(&self.plan.plan_id);
+                    tags.insert("rdsfleet:role".into(), "old-instance".into());
+                    tags.insert("rdsfleet:upgraded-to".into(), target.clone());
+                    let arn = inst.arn.clone();
+                    self.budget(&p.region).await;
+                    match self.backend.add_tags(&p.region, &arn, &tags).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_retryable() => return Ok(Outcome::Wait),
+                        Err(e) => {
+                            // Untagged means cleanup will refuse to delete it: the safe side.
+                            self.store.event(
+                                Some(d.id),
+                                Some(StepKind::Verify),
+                                "tag-failed",
+                                &format!("could not tag {old}: {e}"),
+                                now,
+                            )?;
+                        }
+                    }
+                }
+                if self
+                    .store
+                    .resource(&p.region, "old-instance", &old)?
+                    .is_none()
+                {
+                    let detail = serde_json::json!({
+                        "source": p.identifier,
+                        "from_version": p.from_version,
+                        "switched_at": d.steps.iter().find(|s| s.kind == StepKind::Switchover).and_then(|s| s.finished_at).unwrap_or(now),
+                        "verified_at": now,
+                    })
+                    .to_string();
+                    self.store.set_resource(
+                        &p.region,
+                        "old-instance",
+                        &old,
+                        "kept",
+                        Some(&detail),
+                        now,
+                    )?;
+                }
+            }
             let s = if step.status == StepStatus::Pending {
                 self.store.transition(
                     d,

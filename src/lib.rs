@@ -9,6 +9,7 @@ pub mod domain;
 pub mod engine;
 pub mod iam;
 pub mod inventory;
+pub mod lifecycle;
 pub mod naming;
 pub mod plan;
 pub mod planner;

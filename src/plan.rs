@@ -266,9 +266,34 @@ pub struct Plan {
     pub warnings: Vec<Finding>,
     pub parameter_groups: Vec<PlannedParameterGroup>,
     pub databases: Vec<PlannedDatabase>,
+    /// The rollout policy the plan was made with (`plan --policy`); `None` = defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Policy>,
+    /// The waves, numbered as in `databases[].wave`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<crate::policy::WaveInfo>,
 }
 
 impl Plan {
+    /// Apply a rollout policy: assign waves, carry its switchover timeout and retention into
+    /// the settings, embed it, and recompute the plan id.
+    pub fn apply_policy(
+        &mut self,
+        policy: &crate::policy::Policy,
+        inventory: &[crate::domain::DbInstance],
+    ) {
+        self.waves = policy.assign_waves(self, inventory);
+        self.settings.switchover_timeout_secs = policy.switchover.timeout_secs;
+        self.settings.retention_hours = policy.retention.old_instance_hours;
+        self.policy = Some(policy.clone());
+        self.finalize();
+    }
+
+    /// The policy in force (the embedded one, or the defaults).
+    pub fn policy(&self) -> crate::policy::Policy {
+        self.policy.clone().unwrap_or_default()
+    }
+
     /// Compute `plan_id` from the content and derive every resource name from it.
     /// Call once, after the planner has filled in everything else.
     pub fn finalize(&mut self) {
