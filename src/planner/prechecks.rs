@@ -285,7 +285,7 @@ pub fn run(rules: &Rules, input: &CheckInput) -> (Vec<Finding>, Vec<Finding>) {
     if is_previous_generation(rules, input.target_class) {
         b.push(Finding::new(
             "previous-generation-class",
-            format!("instance class `{}` is previous generation and not offered for newer engine versions: add e.g. `--class-map {}=db.r7g` to move green to a current class", input.target_class, class_family(input.target_class)),
+            format!("instance class `{}` is previous generation and not offered for newer engine versions: add e.g. `--class-map {}={}` to move green to a current class", input.target_class, class_family(input.target_class), current_equivalent(input.target_class)),
         ));
     }
     if db.deletion_protection {
@@ -302,6 +302,16 @@ fn logical_off(group: &str) -> Finding {
         "logical-replication-off",
         format!("a PostgreSQL major upgrade through blue/green uses logical replication, but `rds.logical_replication` is not 1 in parameter group `{group}`: set it to 1 in a custom group and reboot, then plan again"),
     )
+}
+
+/// A current Graviton family to suggest for a previous-generation class (`db.m4.large` ->
+/// `db.m7g`, `db.t2.small` -> `db.t4g`).
+fn current_equivalent(class: &str) -> String {
+    match class.as_bytes().get(3) {
+        Some(b't') => "db.t4g".into(),
+        Some(&c) => format!("db.{}7g", c as char),
+        None => "db.r7g".into(),
+    }
 }
 
 /// `db.r5.large` -> `db.r5`.
