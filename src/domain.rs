@@ -36,6 +36,13 @@ pub fn is_managed(tags: &Tags, plan_id: Option<&str>) -> bool {
 pub struct ParameterGroupStatus {
     pub name: String,
     pub apply_status: String,
+    /// Parameter group family (`mysql5.7`); filled by discovery for custom groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// The group's user-modified parameters (`Source=user`); filled by discovery for custom
+    /// groups so that `plan --inventory FILE` can map them offline. `None` means unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_parameters: Option<Vec<Parameter>>,
 }
 
 /// One RDS DB instance as rdsfleet needs to know it.
@@ -125,7 +132,7 @@ impl ParameterGroup {
 }
 
 /// One parameter of a parameter group as `DescribeDBParameters` reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parameter {
     pub name: String,
     pub value: Option<String>,

@@ -1,1 +1,680 @@
-//! (placeholder: being written)
+//! Discovery and the inventory file.
+//!
+//! Owns: turning `--filter`-style strings into [`Filter`]s, discovering instances across
+//! regions through the [`RdsBackend`] trait, enriching their custom parameter groups (family and
+//! user-modified parameters, so that `plan --inventory FILE` can plan offline), and the
+//! inventory file itself: a JSON array of [`DbInstance`] (see `crate::domain`).
+//!
+//! API economy (RDS throttles per account and region, ~12 req/s sustained): one paginated
+//! `describe_instances` per region with engine filters pushed down, one
+//! `describe_parameter_groups` per region for all custom groups, and one `describe_parameters`
+//! per *distinct* custom group per region, never one call per database.
+
+use crate::backend::{BackendError, InstanceQuery, RdsBackend};
+use crate::domain::{DbInstance, ParameterGroup};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("bad filter `{filter}`: {reason} (expected engine=NAME, version=PREFIX, tag:KEY=VALUE or id=GLOB)")]
+    BadFilter { filter: String, reason: String },
+    #[error("cannot read inventory file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("inventory file {path} is not a JSON array of instances: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("discovery failed in region {region}: {source}")]
+    Backend {
+        region: String,
+        source: BackendError,
+    },
+}
+
+/// One discovery filter. Several filters combine with AND; several `Engine` filters with OR
+/// among themselves (so `engine=mysql engine=postgres` means either engine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    Engine(String),
+    VersionPrefix(String),
+    Tag(String, String),
+    IdentifierGlob(String),
+}
+
+/// Parse `engine=mysql`, `version=5.7`, `tag:env=prod`, `id=orders-*`.
+pub fn parse_filter(s: &str) -> Result<Filter, InventoryError> {
+    let bad = |reason: &str| InventoryError::BadFilter {
+        filter: s.to_string(),
+        reason: reason.to_string(),
+    };
+    let (key, value) = s.split_once('=').ok_or_else(|| bad("missing `=`"))?;
+    let key = key.trim();
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(bad("empty value"));
+    }
+    if let Some(tag) = key.strip_prefix("tag:") {
+        if tag.is_empty() {
+            return Err(bad("empty tag key"));
+        }
+        return Ok(Filter::Tag(tag.to_string(), value.to_string()));
+    }
+    match key {
+        "engine" => Ok(Filter::Engine(value.to_string())),
+        "version" => Ok(Filter::VersionPrefix(value.to_string())),
+        "id" => Ok(Filter::IdentifierGlob(value.to_string())),
+        _ => Err(bad(&format!("unknown key `{key}`"))),
+    }
+}
+
+/// Does `db` pass every filter? (Engine filters are OR-ed together, everything else AND-ed.)
+pub fn matches(filters: &[Filter], db: &DbInstance) -> bool {
+    let engines: Vec<&str> = filters
+        .iter()
+        .filter_map(|f| match f {
+            Filter::Engine(e) => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !engines.is_empty() && !engines.contains(&db.engine.as_str()) {
+        return false;
+    }
+    filters.iter().all(|f| match f {
+        Filter::Engine(_) => true,
+        Filter::VersionPrefix(p) => crate::domain::version_has_prefix(&db.engine_version, p),
+        Filter::Tag(k, v) => db.tags.get(k) == Some(v),
+        Filter::IdentifierGlob(g) => glob_match(g.as_bytes(), db.identifier.as_bytes()),
+    })
+}
+
+/// Shell-style glob with `*` (any run) and `?` (one character).
+fn glob_match(pat: &[u8], s: &[u8]) -> bool {
+    // Iterative matcher with single backtrack point: linear-ish, no recursion blow-up.
+    let (mut p, mut i) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        if p < pat.len() && (pat[p] == b'?' || pat[p] == s[i]) {
+            p += 1;
+            i += 1;
+        } else if p < pat.len() && pat[p] == b'*' {
+            star = Some((p, i));
+            p += 1;
+        } else if let Some((sp, si)) = star {
+            p = sp + 1;
+            i = si + 1;
+            star = Some((sp, si + 1));
+        } else {
+            return false;
+        }
+    }
+    while p < pat.len() && pat[p] == b'*' {
+        p += 1;
+    }
+    p == pat.len()
+}
+
+/// Discover instances in every region, filter, enrich custom parameter groups and sort by
+/// (region, identifier).
+pub async fn discover(
+    backend: &dyn RdsBackend,
+    regions: &[String],
+    filters: &[Filter],
+) -> Result<Vec<DbInstance>, InventoryError> {
+    let engines: Vec<String> = filters
+        .iter()
+        .filter_map(|f| match f {
+            Filter::Engine(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    let query = InstanceQuery {
+        identifiers: Vec::new(),
+        engines,
+    };
+    let mut out = Vec::new();
+    let mut seen_regions = BTreeSet::new();
+    for region in regions {
+        if !seen_regions.insert(region.clone()) {
+            continue; // `--region x --region x` must not describe twice
+        }
+        let wrap = |e: BackendError| InventoryError::Backend {
+            region: region.clone(),
+            source: e,
+        };
+        let mut found: Vec<DbInstance> = backend
+            .describe_instances(region, &query)
+            .await
+            .map_err(wrap)?
+            .into_iter()
+            .filter(|db| matches(filters, db))
+            .collect();
+        // Distinct custom groups in this region: one describe each, shared by all users.
+        let custom: BTreeSet<String> = found
+            .iter()
+            .flat_map(|db| db.parameter_groups.iter())
+            .filter(|g| !ParameterGroup::is_default(&g.name))
+            .map(|g| g.name.clone())
+            .collect();
+        if !custom.is_empty() {
+            let names: Vec<String> = custom.iter().cloned().collect();
+            let groups = backend
+                .describe_parameter_groups(region, &names)
+                .await
+                .map_err(wrap)?;
+            let families: BTreeMap<String, String> =
+                groups.into_iter().map(|g| (g.name, g.family)).collect();
+            let mut params = BTreeMap::new();
+            for name in &custom {
+                let mut p = backend
+                    .describe_parameters(region, name, true)
+                    .await
+                    .map_err(wrap)?;
+                // Keep only what the user changed, in a stable order (fingerprints).
+                p.retain(|p| p.source == "user");
+                p.sort_by(|a, b| a.name.cmp(&b.name));
+                params.insert(name.clone(), p);
+            }
+            for db in &mut found {
+                for g in &mut db.parameter_groups {
+                    if let Some(p) = params.get(&g.name) {
+                        g.family = families.get(&g.name).cloned().or(g.family.take());
+                        g.user_parameters = Some(p.clone());
+                    }
+                }
+            }
+        }
+        out.extend(found);
+    }
+    out.sort_by(|a, b| (&a.region, &a.identifier).cmp(&(&b.region, &b.identifier)));
+    Ok(out)
+}
+
+/// Read an inventory file written by `inventory --format json`.
+pub fn load(path: &Path) -> Result<Vec<DbInstance>, InventoryError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| InventoryError::Read {
+        path: p.clone(),
+        source: e,
+    })?;
+    serde_json::from_str(&text).map_err(|e| InventoryError::Parse { path: p, source: e })
+}
+
+/// The inventory file format: a pretty JSON array, newline-terminated.
+pub fn to_json(instances: &[DbInstance]) -> String {
+    let mut s = serde_json::to_string_pretty(instances).expect("instances serialize");
+    s.push('\n');
+    s
+}
+
+/// A fixed-width table for terminals.
+pub fn render_table(instances: &[DbInstance]) -> String {
+    let header = [
+        "REGION",
+        "IDENTIFIER",
+        "ENGINE",
+        "VERSION",
+        "CLASS",
+        "STORAGE",
+        "STATUS",
+        "PARAMETER GROUP",
+        "TOPOLOGY",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for db in instances {
+        let pg = db
+            .parameter_group()
+            .map(|g| format!("{} ({})", g.name, g.apply_status))
+            .unwrap_or_else(|| "-".into());
+        let topo = match (&db.read_replica_source, db.read_replicas.len()) {
+            (Some(src), _) => format!("replica of {src}"),
+            (None, 0) => "-".into(),
+            (None, n) => format!("{n} replica(s)"),
+        };
+        rows.push(vec![
+            db.region.clone(),
+            db.identifier.clone(),
+            db.engine.clone(),
+            db.engine_version.clone(),
+            db.instance_class.clone(),
+            format!(
+                "{} {}GiB{}",
+                db.storage_type,
+                db.allocated_storage_gib,
+                if db.multi_az { " multi-az" } else { "" }
+            ),
+            db.status.clone(),
+            pg,
+            topo,
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!("{} instance(s)\n", instances.len()));
+    out
+}
+
+/// SHA-256 of the canonical JSON of the instances, independent of their order (and of the
+/// order of parameters inside a group).
+pub fn fingerprint(instances: &[DbInstance]) -> String {
+    let mut v: Vec<DbInstance> = instances.to_vec();
+    v.sort_by(|a, b| (&a.region, &a.identifier).cmp(&(&b.region, &b.identifier)));
+    for db in &mut v {
+        for g in &mut db.parameter_groups {
+            if let Some(p) = &mut g.user_parameters {
+                p.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&v).expect("instances serialize");
+    crate::plan::sha256_hex(&bytes)
+}
+
+/// A tiny in-memory [`RdsBackend`] over a `Vec`, for discovery and planning tests (the real
+/// simulator is a separate module). It counts describe calls so tests can check API economy.
+#[cfg(test)]
+pub(crate) mod fake {
+    use crate::backend::*;
+    use crate::domain::*;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct FakeBackend {
+        pub instances: Vec<DbInstance>,
+        pub groups: Vec<(String, ParameterGroup, Vec<Parameter>)>,
+        pub engine_versions: Option<Vec<EngineVersion>>,
+        pub quota: Option<Quota>,
+        pub calls: Mutex<Vec<String>>,
+    }
+
+    fn unavailable() -> BackendError {
+        BackendError::new(ErrorKind::Unavailable, "NotImplemented", "fake backend")
+    }
+
+    #[async_trait]
+    impl RdsBackend for FakeBackend {
+        fn kind(&self) -> &'static str {
+            "fake"
+        }
+        async fn describe_instances(
+            &self,
+            region: &str,
+            q: &InstanceQuery,
+        ) -> BResult<Vec<DbInstance>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("describe_instances {region}"));
+            Ok(self
+                .instances
+                .iter()
+                .filter(|d| d.region == region)
+                .filter(|d| q.engines.is_empty() || q.engines.contains(&d.engine))
+                .cloned()
+                .collect())
+        }
+        async fn describe_blue_green(
+            &self,
+            _: &str,
+            _: &BlueGreenQuery,
+        ) -> BResult<Vec<BlueGreen>> {
+            Err(unavailable())
+        }
+        async fn describe_snapshots(&self, _: &str, _: &SnapshotQuery) -> BResult<Vec<Snapshot>> {
+            Err(unavailable())
+        }
+        async fn create_snapshot(&self, _: &str, _: &str, _: &str, _: &Tags) -> BResult<Snapshot> {
+            Err(unavailable())
+        }
+        async fn describe_parameter_groups(
+            &self,
+            region: &str,
+            names: &[String],
+        ) -> BResult<Vec<ParameterGroup>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("describe_parameter_groups {region}"));
+            Ok(self
+                .groups
+                .iter()
+                .filter(|(r, g, _)| r == region && (names.is_empty() || names.contains(&g.name)))
+                .map(|(_, g, _)| g.clone())
+                .collect())
+        }
+        async fn describe_parameters(
+            &self,
+            region: &str,
+            group: &str,
+            user_only: bool,
+        ) -> BResult<Vec<Parameter>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("describe_parameters {region} {group}"));
+            let (_, _, p) = self
+                .groups
+                .iter()
+                .find(|(r, g, _)| r == region && g.name == group)
+                .ok_or_else(|| {
+                    BackendError::new(ErrorKind::NotFound, "DBParameterGroupNotFound", group)
+                })?;
+            Ok(p.iter()
+                .filter(|p| !user_only || p.source == "user")
+                .cloned()
+                .collect())
+        }
+        async fn create_parameter_group(
+            &self,
+            _: &str,
+            _: &NewParameterGroup,
+        ) -> BResult<ParameterGroup> {
+            Err(unavailable())
+        }
+        async fn copy_parameter_group(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &Tags,
+        ) -> BResult<ParameterGroup> {
+            Err(unavailable())
+        }
+        async fn modify_parameter_group(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[ParameterChange],
+        ) -> BResult<()> {
+            Err(unavailable())
+        }
+        async fn delete_parameter_group(&self, _: &str, _: &str) -> BResult<()> {
+            Err(unavailable())
+        }
+        async fn create_blue_green(&self, _: &str, _: &CreateBlueGreen) -> BResult<BlueGreen> {
+            Err(unavailable())
+        }
+        async fn switchover_blue_green(&self, _: &str, _: &str, _: u32) -> BResult<BlueGreen> {
+            Err(unavailable())
+        }
+        async fn delete_blue_green(&self, _: &str, _: &str, _: bool) -> BResult<()> {
+            Err(unavailable())
+        }
+        async fn delete_instance(&self, _: &str, _: &str, _: &str) -> BResult<()> {
+            Err(unavailable())
+        }
+        async fn set_deletion_protection(&self, _: &str, _: &str, _: bool) -> BResult<()> {
+            Err(unavailable())
+        }
+        async fn list_tags(&self, _: &str, _: &str) -> BResult<Tags> {
+            Err(unavailable())
+        }
+        async fn add_tags(&self, _: &str, _: &str, _: &Tags) -> BResult<()> {
+            Err(unavailable())
+        }
+        async fn describe_engine_versions(
+            &self,
+            region: &str,
+            engine: &str,
+            version: Option<&str>,
+        ) -> BResult<Vec<EngineVersion>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("describe_engine_versions {region} {engine}"));
+            match &self.engine_versions {
+                None => Err(unavailable()),
+                Some(v) => Ok(v
+                    .iter()
+                    .filter(|e| e.engine == engine && version.is_none_or(|x| x == e.engine_version))
+                    .cloned()
+                    .collect()),
+            }
+        }
+        async fn describe_instance_quota(&self, region: &str) -> BResult<Quota> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("describe_instance_quota {region}"));
+            self.quota.ok_or_else(unavailable)
+        }
+    }
+
+    /// A plain available MySQL 5.7 instance with backups on; tests tweak what they need.
+    pub fn db(region: &str, id: &str) -> DbInstance {
+        DbInstance {
+            region: region.into(),
+            identifier: id.into(),
+            arn: format!("arn:aws:rds:{region}:123456789012:db:{id}"),
+            dbi_resource_id: format!("db-{}", id.to_uppercase()),
+            engine: "mysql".into(),
+            engine_version: "5.7.44".into(),
+            status: "available".into(),
+            instance_class: "db.r6g.large".into(),
+            allocated_storage_gib: 100,
+            storage_type: "gp2".into(),
+            multi_az: false,
+            parameter_groups: vec![ParameterGroupStatus {
+                name: "default.mysql5.7".into(),
+                apply_status: "in-sync".into(),
+                family: None,
+                user_parameters: None,
+            }],
+            option_groups: vec!["default:mysql-5-7".into()],
+            read_replica_source: None,
+            read_replicas: vec![],
+            backup_retention_period: 7,
+            deletion_protection: false,
+            managed_master_password: false,
+            pending_modifications: vec![],
+            tags: Tags::new(),
+        }
+    }
+
+    pub fn user_param(name: &str, value: &str) -> Parameter {
+        Parameter {
+            name: name.into(),
+            value: Some(value.into()),
+            source: "user".into(),
+            apply_type: "dynamic".into(),
+            is_modifiable: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::*;
+    use super::*;
+    use crate::domain::{Parameter, ParameterGroupStatus};
+
+    #[test]
+    fn filters_parse_and_reject_garbage() {
+        assert_eq!(
+            parse_filter("engine=mysql").unwrap(),
+            Filter::Engine("mysql".into())
+        );
+        assert_eq!(
+            parse_filter("version=5.7").unwrap(),
+            Filter::VersionPrefix("5.7".into())
+        );
+        assert_eq!(
+            parse_filter("tag:env=prod").unwrap(),
+            Filter::Tag("env".into(), "prod".into())
+        );
+        assert_eq!(
+            parse_filter("id=orders-*").unwrap(),
+            Filter::IdentifierGlob("orders-*".into())
+        );
+        for bad in ["engine", "colour=blue", "tag:=x", "engine="] {
+            assert!(
+                matches!(parse_filter(bad), Err(InventoryError::BadFilter { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn filters_match() {
+        let mut d = db("eu-west-1", "orders-1");
+        d.tags.insert("env".into(), "prod".into());
+        let f =
+            |s: &[&str]| -> Vec<Filter> { s.iter().map(|x| parse_filter(x).unwrap()).collect() };
+        assert!(matches(
+            &f(&["engine=mysql", "version=5.7", "tag:env=prod", "id=orders-*"]),
+            &d
+        ));
+        assert!(matches(&f(&["engine=postgres", "engine=mysql"]), &d));
+        assert!(!matches(&f(&["engine=postgres"]), &d));
+        assert!(!matches(&f(&["version=5.6"]), &d));
+        assert!(!matches(&f(&["tag:env=dev"]), &d));
+        assert!(!matches(&f(&["id=billing-*"]), &d));
+        assert!(matches(&f(&["id=*-?"]), &d));
+        assert!(!matches(&f(&["id=orders"]), &d));
+    }
+
+    fn custom(db: &mut crate::domain::DbInstance, g: &str) {
+        db.parameter_groups = vec![ParameterGroupStatus {
+            name: g.into(),
+            apply_status: "in-sync".into(),
+            family: None,
+            user_parameters: None,
+        }];
+    }
+
+    #[tokio::test]
+    async fn discover_sorts_filters_and_enriches_shared_groups_once() {
+        let mut a = db("us-east-1", "b-db");
+        custom(&mut a, "shared");
+        let mut b = db("us-east-1", "a-db");
+        custom(&mut b, "shared");
+        let mut c = db("eu-west-1", "z-db");
+        c.engine = "postgres".into();
+        c.engine_version = "13.15".into();
+        let grp = crate::domain::ParameterGroup {
+            name: "shared".into(),
+            family: "mysql5.7".into(),
+            description: String::new(),
+            arn: String::new(),
+        };
+        let params = vec![
+            user_param("tx_isolation", "READ-COMMITTED"),
+            Parameter {
+                source: "engine-default".into(),
+                ..user_param("max_connections", "100")
+            },
+        ];
+        let fake = FakeBackend {
+            instances: vec![a, b, c],
+            groups: vec![("us-east-1".into(), grp, params)],
+            ..Default::default()
+        };
+        let regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
+        let all = discover(&fake, &regions, &[]).await.unwrap();
+        let ids: Vec<_> = all
+            .iter()
+            .map(|d| (d.region.as_str(), d.identifier.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("eu-west-1", "z-db"),
+                ("us-east-1", "a-db"),
+                ("us-east-1", "b-db")
+            ]
+        );
+        let g = all[1].parameter_group().unwrap();
+        assert_eq!(g.family.as_deref(), Some("mysql5.7"));
+        assert_eq!(g.user_parameters.as_ref().unwrap().len(), 1);
+        let calls = fake.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|c| c.starts_with("describe_parameters "))
+                .count(),
+            1,
+            "{calls:?}"
+        );
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|c| c.starts_with("describe_instances"))
+                .count(),
+            2
+        );
+
+        let mysql = discover(&fake, &regions, &[parse_filter("engine=mysql").unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(mysql.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn discover_wraps_backend_errors_with_region() {
+        let mut a = db("us-east-1", "a");
+        custom(&mut a, "missing");
+        let fake = FakeBackend {
+            instances: vec![a],
+            ..Default::default()
+        };
+        let err = discover(&fake, &["us-east-1".into()], &[])
+            .await
+            .unwrap_err();
+        match err {
+            InventoryError::Backend { region, source } => {
+                assert_eq!(region, "us-east-1");
+                assert_eq!(source.kind, crate::backend::ErrorKind::NotFound);
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_order_and_round_trips_through_file() {
+        let a = db("us-east-1", "a");
+        let b = db("us-east-1", "b");
+        assert_eq!(
+            fingerprint(&[a.clone(), b.clone()]),
+            fingerprint(&[b.clone(), a.clone()])
+        );
+        let mut b2 = b.clone();
+        b2.engine_version = "5.7.43".into();
+        assert_ne!(
+            fingerprint(&[a.clone(), b.clone()]),
+            fingerprint(&[a.clone(), b2])
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.json");
+        std::fs::write(&path, to_json(&[a.clone(), b.clone()])).unwrap();
+        assert_eq!(load(&path).unwrap(), vec![a.clone(), b]);
+        std::fs::write(&path, "{}").unwrap();
+        assert!(matches!(load(&path), Err(InventoryError::Parse { .. })));
+        assert!(matches!(
+            load(&dir.path().join("nope.json")),
+            Err(InventoryError::Read { .. })
+        ));
+        let t = render_table(&[a]);
+        assert!(
+            t.contains("REGION") && t.contains("default.mysql5.7 (in-sync)"),
+            "{t}"
+        );
+    }
+}

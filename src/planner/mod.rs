@@ -1,1 +1,660 @@
-//! (placeholder: being written)
+//! The planner: from an inventory, an engine catalog and the operator's targets to an
+//! immutable [`Plan`]. **Pure**: no IO, no clock reads, no backend calls — everything it needs
+//! arrives in a [`PlanContext`] (gathered by [`gather_context`], or [`PlanContext::offline`])
+//! and a [`PlanRequest`] (whose `created_at` the caller reads from its clock).
+//!
+//! Owns: target parsing, upgrade-path resolution ([`paths`]), pre-checks ([`prechecks`]),
+//! parameter-group mapping ([`params`]), modernisation (`--storage-type`, `--class-map`),
+//! replica topology, quota headroom, and drift between a plan and live instances ([`drift`]).
+//!
+//! ## Decisions
+//! - **Multi-hop paths are refused**, with blocker `multi-hop-upgrade` naming the intermediate
+//!   version to plan first (e.g. MySQL 5.6 -> 8.0 says "plan mysql=5.7 first"). Each hop is its
+//!   own blue/green deployment, switchover and soak period, with its own rollback point; chaining
+//!   them in one plan would hide a second production cut-over inside one approval.
+//! - Same-region read replicas travel with their source (`Strategy::WithSource`, no steps,
+//!   listed in the source's `replicas`); they count against the instance quota as green copies.
+//! - A blocked database keeps `to_version` (when known) for the report, but has no target and
+//!   `steps: []`: `apply` leaves it untouched.
+//! - Databases of engines with no `--target` are listed as `skip`.
+//! - Quota headroom is all-or-nothing per region: old instances stay (retention) after
+//!   switchover, so every green copy is an extra instance until cleanup.
+//!
+//! ## Finding codes
+//! | code | kind | fix |
+//! |---|---|---|
+//! | `backups-disabled` | blocker | enable automated backups (retention >= 1 day) |
+//! | `status-not-available` | blocker | wait until `available`, plan again |
+//! | `pending-modifications` | blocker | apply or revert pending modifications |
+//! | `parameter-group-not-in-sync` | blocker | reboot so the group is `in-sync` |
+//! | `logical-replication-off` | blocker | PostgreSQL major: `rds.logical_replication=1` + reboot |
+//! | `source-version-too-old` | blocker | PostgreSQL: upgrade to the minimum minor first |
+//! | `cascading-replica` | blocker | remove the replica's own replicas |
+//! | `cross-region-replica` | blocker | delete the cross-region replica, upgrade, recreate |
+//! | `managed-master-password` | blocker | stop Secrets Manager management of the password |
+//! | `custom-option-group` | blocker | MySQL major: switch to the default option group |
+//! | `engine-not-supported` | blocker | blue/green supports mysql, mariadb, postgres only |
+//! | `previous-generation-class` | blocker | `--class-map` to a current class |
+//! | `quota-headroom` | blocker | raise the DBInstances quota or plan fewer databases |
+//! | `target-below-current` | blocker | choose a target >= running version |
+//! | `no-upgrade-path` | blocker | choose a valid upgrade target |
+//! | `multi-hop-upgrade` | blocker | plan the named intermediate major first |
+//! | `deletion-protection` | warning | kept on; never turned off silently |
+//! | `logical-replication-unknown` | warning | re-run discovery live |
+//! | `parameters-unknown` | warning | re-run discovery live |
+//! | `replica-source-not-planned` | warning | include the source in the inventory |
+//! | `catalog-fallback` | plan warning | live catalog unavailable, bundled one used |
+//! | `catalog-offline` | plan warning | planned offline from the bundled catalog |
+//! | `quota-unknown` | plan warning | quota headroom not checked |
+
+pub mod drift;
+pub mod params;
+pub mod paths;
+pub mod prechecks;
+
+pub use drift::{check_drift, Drift, DriftKind};
+
+use crate::backend::RdsBackend;
+use crate::catalog::Catalog;
+use crate::clock::{rfc3339, Millis};
+use crate::domain::{major_version, DbInstance, ParameterGroup, Quota};
+use crate::plan::{
+    Finding, ObservedSource, Plan, PlanSettings, PlannedDatabase, PlannedParameterGroup,
+    PlannedStep, StepKind, Strategy, TargetSpec, PLAN_SCHEMA_VERSION,
+};
+use paths::Resolution;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Storage types a green instance may be moved to.
+pub const STORAGE_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2"];
+
+/// Everything the planner reads besides the inventory and the request.
+#[derive(Debug, Clone)]
+pub struct PlanContext {
+    pub catalog: Catalog,
+    pub catalog_warning: Option<Finding>,
+    pub quotas: BTreeMap<String, Quota>,
+    pub quota_warning: Option<Finding>,
+}
+
+impl PlanContext {
+    /// For `plan --inventory FILE`: the bundled catalog, no quotas, and warnings saying so.
+    pub fn offline() -> PlanContext {
+        let catalog = Catalog::bundled();
+        let catalog_warning = Some(Finding::new(
+            "catalog-offline",
+            format!("planned offline from an inventory file: upgrade paths come from the {} rather than a live DescribeDBEngineVersions; re-plan live before applying to confirm them", catalog.origin),
+        ));
+        PlanContext {
+            catalog,
+            catalog_warning,
+            quotas: BTreeMap::new(),
+            quota_warning: Some(Finding::new(
+                "quota-unknown",
+                "planned offline: DB instance quota headroom for the green copies was not checked; check DescribeAccountAttributes (DBInstances) by hand",
+            )),
+        }
+    }
+}
+
+/// Fetch the engine catalog (live, else bundled with a warning) and the per-region instance
+/// quotas (where available).
+pub async fn gather_context(
+    backend: &dyn RdsBackend,
+    regions: &[String],
+    engines: &[String],
+) -> PlanContext {
+    let mut catalog_warning = None;
+    let catalog = match regions.first() {
+        None => {
+            catalog_warning = Some(Finding::new(
+                "catalog-fallback",
+                "no region to ask DescribeDBEngineVersions: the bundled engine catalog was used",
+            ));
+            Catalog::bundled()
+        }
+        Some(region) => {
+            let mut versions = Vec::new();
+            let mut failure = None;
+            let distinct: BTreeSet<&String> = engines.iter().collect();
+            for engine in distinct {
+                match backend.describe_engine_versions(region, engine, None).await {
+                    Ok(v) => versions.extend(v),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failure {
+                None => Catalog::from_versions(
+                    versions,
+                    format!("live DescribeDBEngineVersions in {region}"),
+                ),
+                Some(e) => {
+                    let c = Catalog::bundled();
+                    catalog_warning = Some(Finding::new(
+                        "catalog-fallback",
+                        format!("DescribeDBEngineVersions failed in {region} ({}: {}): upgrade paths come from the {}; re-plan when the live catalog is reachable", e.kind, e.code, c.origin),
+                    ));
+                    c
+                }
+            }
+        }
+    };
+    let mut quotas = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for region in regions {
+        if quotas.contains_key(region) {
+            continue;
+        }
+        match backend.describe_instance_quota(region).await {
+            Ok(q) => {
+                quotas.insert(region.clone(), q);
+            }
+            Err(e) => unknown.push(format!("{region} ({})", e.kind)),
+        }
+    }
+    let quota_warning = (!unknown.is_empty()).then(|| {
+        Finding::new(
+            "quota-unknown",
+            format!("the DBInstances quota could not be read in {}: headroom for the green copies was not checked there; check it by hand", unknown.join(", ")),
+        )
+    });
+    PlanContext {
+        catalog,
+        catalog_warning,
+        quotas,
+        quota_warning,
+    }
+}
+
+/// What the operator asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRequest {
+    /// Engine -> wanted version or prefix (`mysql` -> `8.0`).
+    pub targets: BTreeMap<String, String>,
+    pub settings: PlanSettings,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanningError {
+    #[error("bad target `{0}`: expected ENGINE=VERSION, e.g. mysql=8.0 or postgres=16.4")]
+    BadTarget(String),
+    #[error("no target given: pass at least one --target ENGINE=VERSION")]
+    NoTargets,
+    #[error("unknown engine `{engine}` in --target: the engine catalog knows {known}")]
+    UnknownEngine { engine: String, known: String },
+    #[error("target {engine}={version} is not in the engine catalog ({origin}); known {engine} versions: {known}")]
+    TargetNotInCatalog {
+        engine: String,
+        version: String,
+        origin: String,
+        known: String,
+    },
+    #[error("bad class map `{0}`: expected FROM=TO instance-class prefixes, e.g. db.r5=db.r7g")]
+    BadClassMap(String),
+    #[error("bad storage type `{0}`: expected one of gp2, gp3, io1, io2")]
+    BadStorageType(String),
+}
+
+/// Parse `mysql=8.0`.
+pub fn parse_target(s: &str) -> Result<(String, String), PlanningError> {
+    let bad = || PlanningError::BadTarget(s.to_string());
+    let (e, v) = s.split_once('=').ok_or_else(bad)?;
+    let (e, v) = (e.trim(), v.trim());
+    let engine_ok = !e.is_empty()
+        && e.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let version_ok = !v.is_empty()
+        && !v.starts_with('.')
+        && !v.ends_with('.')
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+    if !engine_ok || !version_ok {
+        return Err(bad());
+    }
+    Ok((e.to_string(), v.to_string()))
+}
+
+/// Parse `db.r5=db.r7g` (instance-class family prefixes).
+pub fn parse_class_map(s: &str) -> Result<(String, String), PlanningError> {
+    let bad = || PlanningError::BadClassMap(s.to_string());
+    let (a, b) = s.split_once('=').ok_or_else(bad)?;
+    let (a, b) = (a.trim(), b.trim());
+    let ok = |x: &str| {
+        x.starts_with("db.")
+            && x.len() > 3
+            && !x.ends_with('.')
+            && x.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    };
+    if !ok(a) || !ok(b) {
+        return Err(bad());
+    }
+    Ok((a.to_string(), b.to_string()))
+}
+
+/// Apply the longest matching class-map prefix (`db.r5` maps `db.r5.large`, not `db.r5d.large`).
+pub fn map_class(class_map: &[(String, String)], class: &str) -> String {
+    class_map
+        .iter()
+        .filter(|(from, _)| {
+            class == from
+                || (class.starts_with(from.as_str())
+                    && class.as_bytes().get(from.len()) == Some(&b'.'))
+        })
+        .max_by_key(|(from, _)| from.len())
+        .map(|(from, to)| format!("{to}{}", &class[from.len()..]))
+        .unwrap_or_else(|| class.to_string())
+}
+
+fn validate(
+    inventory: &[DbInstance],
+    ctx: &PlanContext,
+    req: &PlanRequest,
+) -> Result<(), PlanningError> {
+    if req.targets.is_empty() {
+        return Err(PlanningError::NoTargets);
+    }
+    if let Some(st) = &req.settings.storage_type {
+        if !STORAGE_TYPES.contains(&st.as_str()) {
+            return Err(PlanningError::BadStorageType(st.clone()));
+        }
+    }
+    for (a, b) in &req.settings.class_map {
+        parse_class_map(&format!("{a}={b}"))?;
+    }
+    let rules = prechecks::rules();
+    for (engine, wanted) in &req.targets {
+        parse_target(&format!("{engine}={wanted}"))?;
+        let versions: Vec<&str> = ctx
+            .catalog
+            .versions
+            .iter()
+            .filter(|v| &v.engine == engine)
+            .map(|v| v.engine_version.as_str())
+            .collect();
+        if versions.is_empty() {
+            // An engine blue/green cannot upgrade but that the fleet runs is planned as
+            // blocked (`engine-not-supported`), so the report shows it; anything else is a typo.
+            let in_fleet = inventory.iter().any(|d| &d.engine == engine);
+            if in_fleet && !rules.blue_green_engines.contains(engine) {
+                continue;
+            }
+            let known: BTreeSet<&str> = ctx
+                .catalog
+                .versions
+                .iter()
+                .map(|v| v.engine.as_str())
+                .collect();
+            return Err(PlanningError::UnknownEngine {
+                engine: engine.clone(),
+                known: known.into_iter().collect::<Vec<_>>().join(", "),
+            });
+        }
+        if !versions
+            .iter()
+            .any(|v| crate::domain::version_has_prefix(v, wanted))
+        {
+            let majors: BTreeSet<String> =
+                versions.iter().map(|v| major_version(engine, v)).collect();
+            return Err(PlanningError::TargetNotInCatalog {
+                engine: engine.clone(),
+                version: wanted.clone(),
+                origin: ctx.catalog.origin.clone(),
+                known: majors.into_iter().collect::<Vec<_>>().join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn observed(db: &DbInstance) -> ObservedSource {
+    ObservedSource {
+        status: db.status.clone(),
+        engine_version: db.engine_version.clone(),
+        parameter_group: db.parameter_group().map(|g| g.name.clone()),
+        dbi_resource_id: db.dbi_resource_id.clone(),
+        instance_class: db.instance_class.clone(),
+        storage_type: db.storage_type.clone(),
+        allocated_storage_gib: db.allocated_storage_gib,
+        deletion_protection: db.deletion_protection,
+    }
+}
+
+fn base(db: &DbInstance, strategy: Strategy) -> PlannedDatabase {
+    let mut tags = BTreeMap::new();
+    tags.insert("multi-az".to_string(), db.multi_az.to_string());
+    PlannedDatabase {
+        identifier: db.identifier.clone(),
+        region: db.region.clone(),
+        arn: db.arn.clone(),
+        engine: db.engine.clone(),
+        from_version: db.engine_version.clone(),
+        to_version: None,
+        strategy,
+        skip_reason: None,
+        wave: 1,
+        blockers: Vec::new(),
+        warnings: Vec::new(),
+        replicas: Vec::new(),
+        source: observed(db),
+        target: None,
+        steps: Vec::new(),
+        tags,
+    }
+}
+
+/// Per-database planning state kept between passes.
+struct Work {
+    db_index: usize,
+    planned: PlannedDatabase,
+    is_major: bool,
+    target_family: String,
+    target_class: String,
+}
+
+/// Build the plan. Deterministic: the same inventory, context and request give the same plan
+/// (and plan id); databases come out sorted by (region, identifier).
+pub fn plan(
+    inventory: &[DbInstance],
+    ctx: &PlanContext,
+    req: &PlanRequest,
+) -> Result<Plan, PlanningError> {
+    validate(inventory, ctx, req)?;
+    let rules = prechecks::rules();
+    let mut order: Vec<usize> = (0..inventory.len()).collect();
+    order.sort_by(|&a, &b| {
+        (&inventory[a].region, &inventory[a].identifier)
+            .cmp(&(&inventory[b].region, &inventory[b].identifier))
+    });
+    let by_key: HashMap<(&str, &str), usize> = inventory
+        .iter()
+        .enumerate()
+        .map(|(i, d)| ((d.region.as_str(), d.identifier.as_str()), i))
+        .collect();
+    // Path resolution is per (engine, from, wanted), not per database: fleets repeat versions.
+    let mut resolutions: HashMap<(&str, &str, &str), Resolution> = HashMap::new();
+
+    let mut work: Vec<Work> = Vec::with_capacity(inventory.len());
+    for &i in &order {
+        let db = &inventory[i];
+        // Same-region replicas travel with their source.
+        if let Some(src) = &db.read_replica_source {
+            let (region, id) = prechecks::reference_region(src, &db.region);
+            if region == db.region {
+                let mut p = base(db, Strategy::WithSource);
+                p.skip_reason = Some(format!(
+                    "read replica of `{id}`: upgraded with its source's blue/green deployment"
+                ));
+                if !by_key.contains_key(&(region, id)) {
+                    p.warnings.push(Finding::new(
+                        "replica-source-not-planned",
+                        format!("source `{id}` is not in this inventory, so this replica is not upgraded by this plan; include the source"),
+                    ));
+                }
+                work.push(Work {
+                    db_index: i,
+                    planned: p,
+                    is_major: false,
+                    target_family: String::new(),
+                    target_class: String::new(),
+                });
+                continue;
+            }
+        }
+        let Some(wanted) = req.targets.get(&db.engine) else {
+            let mut p = base(db, Strategy::Skip);
+            p.skip_reason = Some(format!("no --target for engine {}", db.engine));
+            work.push(Work {
+                db_index: i,
+                planned: p,
+                is_major: false,
+                target_family: String::new(),
+                target_class: String::new(),
+            });
+            continue;
+        };
+        let mut p = base(db, Strategy::BlueGreen);
+        let target_class = map_class(&req.settings.class_map, &db.instance_class);
+        if !rules.blue_green_engines.contains(&db.engine) {
+            p.blockers.push(Finding::new(
+                "engine-not-supported",
+                format!("engine `{}` is not supported by RDS blue/green deployments (supported: {}); upgrade it another way", db.engine, rules.blue_green_engines.join(", ")),
+            ));
+            work.push(Work {
+                db_index: i,
+                planned: p,
+                is_major: false,
+                target_family: String::new(),
+                target_class,
+            });
+            continue;
+        }
+        let res = resolutions
+            .entry((
+                db.engine.as_str(),
+                db.engine_version.as_str(),
+                wanted.as_str(),
+            ))
+            .or_insert_with(|| paths::resolve(&ctx.catalog, &db.engine, &db.engine_version, wanted))
+            .clone();
+        let mut is_major = false;
+        let mut target_family = String::new();
+        match res {
+            Resolution::AlreadyAtTarget => {
+                p.strategy = Strategy::Skip;
+                p.to_version = Some(db.engine_version.clone());
+                p.skip_reason = Some(format!("already at {} (target {}={wanted})", db.engine_version, db.engine));
+                work.push(Work { db_index: i, planned: p, is_major, target_family, target_class });
+                continue;
+            }
+            Resolution::BelowCurrent => p.blockers.push(Finding::new(
+                "target-below-current",
+                format!("target {}={wanted} is below the running version {}; RDS cannot downgrade: choose a target at or above it, or drop this database from the plan", db.engine, db.engine_version),
+            )),
+            Resolution::NoPath { reason } => p.blockers.push(Finding::new(
+                "no-upgrade-path",
+                format!("{reason}; choose a target listed in its ValidUpgradeTarget, or upgrade its minor version first"),
+            )),
+            Resolution::MultiHop { first_hop, majors } => p.blockers.push(Finding::new(
+                "multi-hop-upgrade",
+                format!("{} {} -> {wanted} needs several major upgrades ({} -> {}); rdsfleet does one major per plan: plan `--target {}={}` first (newest {first_hop}), apply and soak it, then plan {wanted}", db.engine, db.engine_version, major_version(&db.engine, &db.engine_version), majors.join(" -> "), db.engine, major_version(&db.engine, &first_hop)),
+            )),
+            Resolution::Upgrade { to, is_major: m } => {
+                is_major = m;
+                target_family = ctx
+                    .catalog
+                    .family(&db.engine, &to)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{}{}", db.engine, major_version(&db.engine, &to)));
+                p.to_version = Some(to);
+            }
+        }
+        let replicas: Vec<&DbInstance> = db
+            .read_replicas
+            .iter()
+            .filter_map(|r| {
+                let (region, id) = prechecks::reference_region(r, &db.region);
+                (region == db.region)
+                    .then(|| by_key.get(&(region, id)).map(|&j| &inventory[j]))
+                    .flatten()
+            })
+            .collect();
+        let (b, w) = prechecks::run(
+            rules,
+            &prechecks::CheckInput {
+                db,
+                is_major,
+                target_class: &target_class,
+                replicas,
+            },
+        );
+        p.blockers.extend(b);
+        p.warnings.extend(w);
+        work.push(Work {
+            db_index: i,
+            planned: p,
+            is_major,
+            target_family,
+            target_class,
+        });
+    }
+
+    // Same-region replicas: list them on their source and give them the source's target.
+    let pos: HashMap<(String, String), usize> = work
+        .iter()
+        .enumerate()
+        .map(|(k, w)| ((w.planned.region.clone(), w.planned.identifier.clone()), k))
+        .collect();
+    let mut replica_links: Vec<(usize, usize)> = Vec::new();
+    for (k, w) in work.iter().enumerate() {
+        if w.planned.strategy != Strategy::WithSource {
+            continue;
+        }
+        let db = &inventory[w.db_index];
+        if let Some(src) = &db.read_replica_source {
+            let (region, id) = prechecks::reference_region(src, &db.region);
+            if let Some(&s) = pos.get(&(region.to_string(), id.to_string())) {
+                replica_links.push((s, k));
+            }
+        }
+    }
+    for &(s, k) in &replica_links {
+        let id = work[k].planned.identifier.clone();
+        work[s].planned.replicas.push(id);
+        let to = work[s].planned.to_version.clone();
+        work[k].planned.to_version = to;
+    }
+
+    // Quota headroom: every green copy (source + its replicas) is one more instance.
+    let mut needed: BTreeMap<String, i64> = BTreeMap::new();
+    for w in &work {
+        if w.planned.strategy == Strategy::BlueGreen && w.planned.blockers.is_empty() {
+            *needed.entry(w.planned.region.clone()).or_default() +=
+                1 + w.planned.replicas.len() as i64;
+        }
+    }
+    for w in &mut work {
+        let p = &mut w.planned;
+        if p.strategy != Strategy::BlueGreen || !p.blockers.is_empty() {
+            continue;
+        }
+        if let (Some(q), Some(&n)) = (ctx.quotas.get(&p.region), needed.get(&p.region)) {
+            if n > q.headroom() {
+                p.blockers.push(Finding::new(
+                    "quota-headroom",
+                    format!("{} needs {n} green instance(s) but the DBInstances quota leaves {} ({} of {} used); request a quota increase or plan fewer databases in this region", p.region, q.headroom(), q.used, q.max),
+                ));
+            }
+        }
+    }
+
+    // Targets, parameter groups and steps for the actionable databases.
+    let mappings = params::table();
+    let mut groups: BTreeMap<(String, String), PlannedParameterGroup> = BTreeMap::new();
+    for w in &mut work {
+        let db = &inventory[w.db_index];
+        let p = &mut w.planned;
+        if p.strategy != Strategy::BlueGreen || !p.blockers.is_empty() {
+            continue;
+        }
+        let Some(to) = p.to_version.clone() else {
+            continue;
+        };
+        let src_group = db.parameter_group();
+        let src_family = src_group
+            .and_then(|g| g.family.clone())
+            .or_else(|| {
+                ctx.catalog
+                    .family(&db.engine, &db.engine_version)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        let family_changes = w.is_major || src_family != w.target_family;
+        let parameter_group = match src_group {
+            Some(g) if !ParameterGroup::is_default(&g.name) => {
+                if family_changes {
+                    let key = (db.region.clone(), g.name.clone());
+                    let entry = groups.entry(key).or_insert_with(|| {
+                        let mapped = g.user_parameters.as_deref().map(|ps| {
+                            params::map_parameters(
+                                mappings,
+                                &db.engine,
+                                &major_version(&db.engine, &db.engine_version),
+                                &major_version(&db.engine, &to),
+                                ps,
+                            )
+                        });
+                        let m = mapped.unwrap_or_default();
+                        PlannedParameterGroup {
+                            region: db.region.clone(),
+                            name: String::new(),
+                            family: w.target_family.clone(),
+                            source_group: g.name.clone(),
+                            source_family: src_family.clone(),
+                            description: format!(
+                                "rdsfleet: {} carried into {}",
+                                g.name, w.target_family
+                            ),
+                            parameters: m.parameters,
+                            dropped: m.dropped,
+                            renamed: m.renamed,
+                            used_by: Vec::new(),
+                        }
+                    });
+                    entry.used_by.push(db.identifier.clone());
+                    if g.user_parameters.is_none() {
+                        p.warnings.push(Finding::new(
+                            "parameters-unknown",
+                            format!("the inventory does not hold the parameters of `{}`, so its target group is created without them; re-run discovery live so they are carried over", g.name),
+                        ));
+                    }
+                    String::new() // `Plan::finalize` fills the deterministic name
+                } else {
+                    g.name.clone()
+                }
+            }
+            _ => format!("default.{}", w.target_family),
+        };
+        p.target = Some(TargetSpec {
+            engine_version: to,
+            parameter_group,
+            parameter_group_family: w.target_family.clone(),
+            instance_class: (w.target_class != db.instance_class).then(|| w.target_class.clone()),
+            storage_type: req
+                .settings
+                .storage_type
+                .clone()
+                .filter(|st| st != &db.storage_type),
+        });
+        p.steps = StepKind::BLUE_GREEN
+            .iter()
+            .map(|&kind| PlannedStep {
+                kind,
+                resource_name: None,
+            })
+            .collect();
+    }
+
+    let mut warnings = Vec::new();
+    warnings.extend(ctx.catalog_warning.clone());
+    warnings.extend(ctx.quota_warning.clone());
+    let mut plan = Plan {
+        schema_version: PLAN_SCHEMA_VERSION,
+        plan_id: String::new(),
+        created_at: rfc3339(req.created_at),
+        inventory_fingerprint: crate::inventory::fingerprint(inventory),
+        targets: req.targets.clone(),
+        settings: req.settings.clone(),
+        warnings,
+        parameter_groups: groups.into_values().collect(),
+        databases: work.into_iter().map(|w| w.planned).collect(),
+    };
+    plan.finalize();
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests;
