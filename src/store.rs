@@ -1089,6 +1089,8 @@ mod tests {
                     vec![Finding::new("backups-disabled", "turn on backups")],
                 ),
             ],
+            policy: None,
+            waves: vec![],
         };
         p.finalize();
         p

@@ -651,6 +651,8 @@ pub fn plan(
         warnings,
         parameter_groups: groups.into_values().collect(),
         databases: work.into_iter().map(|w| w.planned).collect(),
+        policy: None,
+        waves: Vec::new(),
     };
     plan.finalize();
     Ok(plan)

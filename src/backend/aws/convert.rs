@@ -84,6 +84,8 @@ pub(crate) fn instance(region: &str, i: &sdk::DbInstance) -> DbInstance {
             .map(|g| ParameterGroupStatus {
                 name: s(g.db_parameter_group_name()),
                 apply_status: s(g.parameter_apply_status()),
+                family: None,
+                user_parameters: None,
             })
             .collect(),
         option_groups: i
