@@ -959,6 +959,7 @@ impl Engine {
         } else {
             format!("intent: {what}")
         };
+        tracing::info!(db = %d.identifier, "{msg}");
         self.store.transition(
             d,
             step.seq,
