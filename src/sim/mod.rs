@@ -1,1 +1,286 @@
-//! (placeholder: being written)
+//! The embedded simulated RDS (`--backend sim`): a whole AWS account in one SQLite world file,
+//! driven by a simulated clock, that implements [`RdsBackend`](crate::backend::RdsBackend)
+//! with AWS's statuses, durations, error codes, throttling, quotas and failures.
+//!
+//! # Model
+//!
+//! Discrete events: every resource carries its status, and future transitions sit in an
+//! `events` table (due time, kind, target). Each API call first applies every event due at
+//! `clock.now()`, in order, then acts, all inside one SQLite transaction with the call's trail
+//! entry. Statuses are therefore a pure function of (seed, calls, time): the same seed and the
+//! same calls give the same run, and a killed orchestrator never leaves half a call.
+//!
+//! Time is a [`ScaledClock`](crate::clock::ScaledClock) whose epochs and speed are stored in
+//! the world, so time is continuous across processes and keeps passing while none runs (as on
+//! AWS). At `--speed 600`, a 30-minute provisioning takes 3 s of wall time.
+//!
+//! # Durations (simulated time, drawn per resource from the seed)
+//!
+//! | what | duration |
+//! |---|---|
+//! | snapshot `creating` -> `available` (source `backing-up` meanwhile) | 2 min + 1.5 s/GiB, x0.8-1.3 |
+//! | blue/green PROVISIONING -> AVAILABLE | 18 min + 4 s/GiB + 6 min per replica, x0.8-1.3 |
+//! | green instances | `creating` -> `upgrading` (45%) -> `storage-optimization` (only when the storage type changes) -> `available`; the deployment is AVAILABLE only once every green instance is |
+//! | switchover | 35-150 s; writes unavailable 20-90 s of it, recorded per database ([`SimBackend::downtime`]); longer than `SwitchoverTimeout` => rolled back, SWITCHOVER_FAILED |
+//! | delete instance | `deleting` for 4-10 min (plus its final snapshot), then gone |
+//! | other actor (fault) | `modifying` 10-30 min or `rebooting` 2-5 min, 5-20 min after rdsfleet first touches the database |
+//!
+//! Instance statuses used: `available`, `backing-up`, `creating`, `modifying`, `upgrading`,
+//! `storage-optimization`, `rebooting`, `stopped`, `deleting`.
+//!
+//! # Switchover
+//!
+//! The blue instance is renamed `<id>-old1` (`-old2` if that exists, ...) and becomes
+//! read-only; the green instance takes the production name, with the new version and
+//! parameter group and a different DbiResourceId. Same-region read replicas of the source get
+//! green copies at creation and are switched together. The deployment's `Source` then names the
+//! old instance and its `Target` the new one, as on AWS.
+//!
+//! # Throttling and quota (defaults)
+//!
+//! Each region has a token bucket in *simulated* time: 300 requests burst, 12/s sustained
+//! (`InitOptions::throttle_burst` / `throttle_rate`). Every call (every page of a describe)
+//! takes a token; without one it fails with `Throttling` "Rate exceeded", is recorded in the
+//! trail with outcome `Throttling`, and changes nothing. Describes paginate at MaxRecords 100:
+//! 250 instances are 3 `DescribeDBInstances` calls.
+//!
+//! `DBInstances` quota: 40 per region by default; when the generated fleet of a region needs
+//! more, that region's quota is raised to the fleet size plus 50% (an organisation with 70
+//! instances in a region has had its quota raised), unless `instance_quota` is given, which
+//! then applies as is. Green instances count against it; a creation that would exceed it fails
+//! with `InstanceQuotaExceeded`. `describe_instance_quota` reads it the way
+//! `DescribeAccountAttributes` reports it (used and max).
+//!
+//! # Prerequisites of CreateBlueGreenDeployment (AWS codes)
+//!
+//! | refused when | code |
+//! |---|---|
+//! | name exists | `BlueGreenDeploymentAlreadyExistsFault` |
+//! | source missing | `DBInstanceNotFound` |
+//! | source not `available`, or already in a deployment | `InvalidDBInstanceState` |
+//! | source parameter group not `in-sync` | `InvalidDBInstanceState` |
+//! | source is a replica, has a cascading replica or a cross-region replica | `SourceDatabaseNotSupportedFault` |
+//! | Secrets-Manager-managed master password | `SourceDatabaseNotSupportedFault` |
+//! | MySQL/MariaDB with automated backups off | `InvalidParameterCombination` |
+//! | PostgreSQL major upgrade without `rds.logical_replication=1` | `InvalidParameterCombination` |
+//! | target version not a valid upgrade target (engine catalog) | `InvalidParameterCombination` |
+//! | target parameter group missing / wrong family | `DBParameterGroupNotFound` / `InvalidParameterCombination` |
+//! | the green instances would exceed the quota | `InstanceQuotaExceeded` |
+//!
+//! `DescribeDBEngineVersions` is answered from the shared engine catalog
+//! ([`crate::catalog`], `data/engine-catalog.json`).
+//!
+//! # Faults (`--faults`)
+//!
+//! ```text
+//! spec   := "" | "none" | item { ("," | newline) item }      ('#' starts a comment)
+//! item   := "default" | name [ "=" number ] [ "@" target { "|" target } ]
+//! ```
+//! `--faults @path` reads the spec from a file. A fault hits a resource when
+//! `hash(seed, fault, resource) < probability`: reproducible from `--seed`, independent of
+//! call order. `@targets` restricts a fault to those database identifiers (for `5xx`,
+//! `5xx-after` and `latency`: also action names like `SwitchoverBlueGreenDeployment`), with
+//! probability 1 unless a number is given.
+//!
+//! | name | number | effect |
+//! |---|---|---|
+//! | `invalid-config` | probability | the deployment goes INVALID_CONFIGURATION while provisioning |
+//! | `switchover-fail` | probability | the switchover is rolled back: SWITCHOVER_FAILED, blue still serving and writable |
+//! | `snapshot-fail` | probability | the snapshot ends `failed` |
+//! | `5xx` | probability per call | `InternalFailure` (500) or `ServiceUnavailable` (503), no effect |
+//! | `5xx-after` | probability per mutating call | the effect happens but the response is lost (`InternalFailure`) |
+//! | `latency` | ms | each call takes 0..N extra simulated ms |
+//! | `actor-modify` | probability per database | someone else modifies (`modifying`) or reboots it |
+//! | `actor-delete` | probability per database | someone else deletes it (a deployment it is in goes INVALID_CONFIGURATION) |
+//! | `lag` | probability | eventual consistency: a resource younger than `lag-secs` is missing from describes |
+//! | `lag-secs` | seconds | the eventual-consistency window (default 30) |
+//!
+//! `default` is [`faults::DEFAULT_SET`]: `invalid-config=0.03, switchover-fail=0.04,
+//! snapshot-fail=0.03, 5xx=0.01, 5xx-after=0.005, latency=400, actor-modify=0.02,
+//! actor-delete=0.01, lag=0.2, lag-secs=30`.
+//!
+//! # The `sim init` fleet
+//!
+//! Mostly MySQL 5.7.x (85% of healthy databases) and PostgreSQL 12/13 (15%), 60% in
+//! `us-east-1` and 40% in `eu-west-1`; tags `env=dev|staging|prod` (30/25/45%) and `team=...`;
+//! about 8% of healthy databases have a same-region read replica (`<id>-ro1`); half the MySQL
+//! databases have their own custom parameter group with user-modified parameters
+//! (`query_cache_*`, `tx_isolation`, `max_connections`, `innodb_*`, `binlog_format`, ...),
+//! every healthy PostgreSQL database has one with `rds.logical_replication=1` and `work_mem`.
+//! Databases count instances, replicas included.
+//!
+//! Unless `--clean`, problem cases are added in these shares of the fleet (at least one each
+//! from 20 databases; each problem database has exactly one problem):
+//!
+//! | problem | share |
+//! |---|---|
+//! | `backups-off` (MySQL, BackupRetentionPeriod 0) | 5% |
+//! | `postgres-no-logical-replication` (default group) | 4% |
+//! | `cascading-replica` (source -> replica -> replica) | 1% |
+//! | `cross-region-replica` (us-east-1 source, eu-west-1 replica) | 1% |
+//! | `deletion-protection` on | 6% |
+//! | `mysql-5.6` (5.6.51) | 3% |
+//! | `stopped` | 3% |
+//! | `pending-modifications` (DBInstanceClass) | 3% |
+//! | `managed-master-password` (Secrets Manager) | 3% |
+//! | `shared-parameter-group` (`shared-mysql57-params`, us-east-1) | 6% |
+//!
+//! `--clean` makes a fleet with none of these.
+
+mod api;
+pub mod faults;
+mod fleet;
+pub mod rng;
+mod store;
+
+pub use api::{DowntimeEntry, SimBackend, TrailEntry, TrailSummary};
+pub use faults::FaultSpec;
+pub use fleet::{PROBLEM_SHARES, SHARED_GROUP};
+
+use crate::clock::Millis;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const SIM_ACCOUNT_ID: &str = "123456789012";
+pub const SIM_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("no simulated world at {path}: run `rdsfleet sim init` first")]
+    Missing { path: String },
+    #[error("simulated world {path} is unusable: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("bad fault spec item `{item}`: {reason}")]
+    BadFaultSpec { item: String, reason: String },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("simulated world database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("invalid sim option: {0}")]
+    BadOption(String),
+}
+
+/// Options of `sim init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Number of instances (replicas included). Default 70.
+    pub databases: usize,
+    /// Seed of everything random. Default 1.
+    pub seed: u64,
+    /// Simulated seconds per wall second. Default 60.
+    pub speed: f64,
+    /// No problem cases.
+    pub clean: bool,
+    /// `DBInstances` quota per region; None => 40, raised to fit the fleet plus 50%.
+    pub instance_quota: Option<i64>,
+    /// Fault spec (see the module doc), "" = none, "@path" reads a file.
+    pub faults: String,
+    /// Token bucket burst per region. Default 300.
+    pub throttle_burst: f64,
+    /// Token bucket refill per simulated second. Default 12.
+    pub throttle_rate: f64,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            databases: 70,
+            seed: 1,
+            speed: 60.0,
+            clean: false,
+            instance_quota: None,
+            faults: String::new(),
+            throttle_burst: 300.0,
+            throttle_rate: 12.0,
+        }
+    }
+}
+
+/// What `sim init` made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldSummary {
+    pub databases: usize,
+    pub by_region: BTreeMap<String, usize>,
+    /// Problem case -> number of databases with it.
+    pub problems: BTreeMap<String, usize>,
+}
+
+impl std::fmt::Display for WorldSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let regions: Vec<String> = self
+            .by_region
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        writeln!(
+            f,
+            "simulated fleet: {} databases ({})",
+            self.databases,
+            regions.join(", ")
+        )?;
+        if self.problems.is_empty() {
+            write!(f, "problem cases: none (clean fleet)")
+        } else {
+            writeln!(f, "problem cases:")?;
+            let mut first = true;
+            for (p, n) in &self.problems {
+                if !first {
+                    writeln!(f)?;
+                }
+                first = false;
+                write!(f, "  {p:<34} {n}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Create (or replace) a world file at `path`. `start` is the simulated time at creation.
+pub fn init_world(
+    path: &Path,
+    opts: &InitOptions,
+    start: Millis,
+) -> Result<WorldSummary, SimError> {
+    if opts.speed.is_nan() || opts.speed <= 0.0 {
+        return Err(SimError::BadOption(format!(
+            "speed must be positive, got {}",
+            opts.speed
+        )));
+    }
+    if opts.throttle_burst.is_nan()
+        || opts.throttle_burst < 1.0
+        || opts.throttle_rate.is_nan()
+        || opts.throttle_rate <= 0.0
+    {
+        return Err(SimError::BadOption(
+            "throttle burst must be >= 1 and rate > 0".into(),
+        ));
+    }
+    let faults = FaultSpec::from_arg(&opts.faults)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(|e| SimError::Io {
+                path: p.display().to_string(),
+                source: e,
+            })?;
+        }
+    }
+    let mut conn = store::open(path, true)?;
+    let tx = conn.transaction()?;
+    store::set_meta(&tx, "seed", &opts.seed.to_string())?;
+    store::set_meta(&tx, "sim_epoch", &start.to_string())?;
+    store::set_meta(&tx, "wall_epoch", &crate::clock::wall_now().to_string())?;
+    store::set_meta(&tx, "speed", &opts.speed.to_string())?;
+    store::set_meta(&tx, "throttle_burst", &opts.throttle_burst.to_string())?;
+    store::set_meta(&tx, "throttle_rate", &opts.throttle_rate.to_string())?;
+    store::set_meta(&tx, "faults", &faults.to_spec())?;
+    let summary = fleet::generate(&tx, opts, start)?;
+    tx.commit()?;
+    Ok(summary)
+}

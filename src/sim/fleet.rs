@@ -1,0 +1,537 @@
+//! `sim init`: the seeded fleet, the default parameter groups and the per-family parameter
+//! catalog (which parameters exist in which family, with their defaults and apply types).
+//!
+//! The fleet mimics an organisation that has drifted: mostly MySQL 5.7 across two regions,
+//! some PostgreSQL 12/13, read replicas, custom parameter groups with user-modified
+//! parameters, and (unless `clean`) one or more databases for each problem case listed in
+//! [`PROBLEM_SHARES`]. Each problem database has exactly one problem, so counts add up.
+
+use super::rng::{self, SplitMix};
+use super::store::{self, InstRow, PgRow};
+use super::{InitOptions, SimError, WorldSummary, SIM_ACCOUNT_ID, SIM_REGIONS};
+use crate::catalog::Catalog;
+use crate::clock::Millis;
+use crate::domain::{DbInstance, ParameterGroup, ParameterGroupStatus, Tags};
+use rusqlite::Transaction;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Problem cases of a non-clean fleet and their share of the databases (at least one each
+/// once the fleet has 20 databases or more; fewer for tiny fleets).
+pub const PROBLEM_SHARES: &[(&str, f64)] = &[
+    ("backups-off", 0.05),
+    ("postgres-no-logical-replication", 0.04),
+    ("cascading-replica", 0.01),
+    ("cross-region-replica", 0.01),
+    ("deletion-protection", 0.06),
+    ("mysql-5.6", 0.03),
+    ("stopped", 0.03),
+    ("pending-modifications", 0.03),
+    ("managed-master-password", 0.03),
+    ("shared-parameter-group", 0.06),
+];
+
+/// Name of the custom parameter group shared by the `shared-parameter-group` databases.
+pub const SHARED_GROUP: &str = "shared-mysql57-params";
+
+pub fn arn(region: &str, kind: &str, id: &str) -> String {
+    format!("arn:aws:rds:{region}:{SIM_ACCOUNT_ID}:{kind}:{id}")
+}
+
+/// The parameters of a family: (name, engine default, apply type).
+pub fn family_params(family: &str) -> Vec<(&'static str, &'static str, &'static str)> {
+    let mysql_common: &[(&str, &str, &str)] = &[
+        (
+            "max_connections",
+            "{DBInstanceClassMemory/12582880}",
+            "dynamic",
+        ),
+        (
+            "innodb_buffer_pool_size",
+            "{DBInstanceClassMemory*3/4}",
+            "static",
+        ),
+        ("innodb_lock_wait_timeout", "50", "dynamic"),
+        ("innodb_file_per_table", "1", "dynamic"),
+        ("innodb_log_file_size", "134217728", "static"),
+        ("innodb_flush_log_at_trx_commit", "1", "dynamic"),
+        ("binlog_format", "MIXED", "dynamic"),
+        ("event_scheduler", "OFF", "dynamic"),
+        ("lower_case_table_names", "0", "static"),
+        ("slow_query_log", "0", "dynamic"),
+        ("long_query_time", "10", "dynamic"),
+        ("sql_mode", "NO_ENGINE_SUBSTITUTION", "dynamic"),
+        ("character_set_server", "latin1", "dynamic"),
+    ];
+    let mut v: Vec<(&str, &str, &str)> = Vec::new();
+    if family.starts_with("mysql5.") || family.starts_with("mariadb") {
+        v.extend_from_slice(mysql_common);
+        v.push(("tx_isolation", "REPEATABLE-READ", "dynamic"));
+        if family.starts_with("mysql5.") {
+            v.push(("query_cache_size", "1048576", "dynamic"));
+            v.push(("query_cache_type", "0", "dynamic"));
+        }
+    } else if family.starts_with("mysql8.") {
+        v.extend_from_slice(mysql_common);
+        v.push(("transaction_isolation", "REPEATABLE-READ", "dynamic"));
+        v.push(("innodb_redo_log_capacity", "104857600", "dynamic"));
+    } else if family.starts_with("postgres") {
+        v.extend_from_slice(&[
+            (
+                "max_connections",
+                "{DBInstanceClassMemory/9531392}",
+                "static",
+            ),
+            ("shared_buffers", "{DBInstanceClassMemory/32768}", "static"),
+            ("work_mem", "4096", "dynamic"),
+            ("maintenance_work_mem", "65536", "dynamic"),
+            ("rds.logical_replication", "0", "static"),
+            ("max_wal_senders", "10", "static"),
+            ("max_replication_slots", "20", "static"),
+            ("log_min_duration_statement", "-1", "dynamic"),
+            ("random_page_cost", "4", "dynamic"),
+            ("rds.force_ssl", "0", "dynamic"),
+        ]);
+    }
+    v
+}
+
+struct Gen<'a> {
+    tx: &'a Transaction<'a>,
+    rng: SplitMix,
+    seed: u64,
+    start: Millis,
+    used: BTreeSet<String>,
+    instances: Vec<InstRow>,
+    groups: BTreeMap<(String, String), PgRow>,
+}
+
+const TEAMS: &[&str] = &[
+    "payments",
+    "orders",
+    "search",
+    "identity",
+    "billing",
+    "catalog",
+    "analytics",
+    "growth",
+    "platform",
+    "support",
+    "shipping",
+    "inventory",
+];
+const APPS: &[&str] = &[
+    "db", "api", "ledger", "events", "reports", "core", "sessions", "jobs", "audit", "users",
+];
+const MYSQL57: &[&str] = &[
+    "5.7.37", "5.7.38", "5.7.39", "5.7.40", "5.7.41", "5.7.42", "5.7.43", "5.7.44", "5.7.44",
+    "5.7.44",
+];
+const PG: &[&str] = &[
+    "12.16", "12.19", "12.20", "12.22", "13.12", "13.15", "13.16", "13.18", "13.20",
+];
+const CLASSES: &[(&str, u32)] = &[
+    ("db.t3.medium", 3),
+    ("db.m5.large", 4),
+    ("db.r5.large", 4),
+    ("db.r5.xlarge", 2),
+    ("db.r6g.xlarge", 2),
+    ("db.r5.2xlarge", 1),
+];
+const STORAGE: &[(i32, u32)] = &[
+    (20, 3),
+    (50, 4),
+    (100, 5),
+    (200, 4),
+    (300, 3),
+    (500, 2),
+    (1000, 1),
+    (2000, 1),
+];
+
+#[derive(Clone, Copy)]
+enum Engine {
+    Mysql57,
+    Mysql56,
+    Postgres,
+}
+
+impl<'a> Gen<'a> {
+    fn name(&mut self, env: &str) -> String {
+        for _ in 0..1000 {
+            let team = *self.rng.pick(TEAMS);
+            let app = *self.rng.pick(APPS);
+            let base = format!("{team}-{app}-{env}");
+            for i in 1..100 {
+                let n = if i == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}-{i}")
+                };
+                if self.used.insert(n.clone()) {
+                    return n;
+                }
+            }
+        }
+        let n = format!("db-{}", self.used.len());
+        self.used.insert(n.clone());
+        n
+    }
+
+    fn dbi(&self, region: &str, id: &str) -> String {
+        format!(
+            "db-{}",
+            rng::token(self.seed, &["dbi", region, id], 26).to_ascii_uppercase()
+        )
+    }
+
+    fn group(&mut self, region: &str, name: &str, family: &str, params: &[(&str, &str)]) {
+        let key = (region.to_string(), name.to_string());
+        self.groups.entry(key).or_insert_with(|| PgRow {
+            group: ParameterGroup {
+                name: name.to_string(),
+                family: family.to_string(),
+                description: format!("custom parameters for {name}"),
+                arn: arn(region, "pg", name),
+            },
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            tags: Tags::new(),
+            created_at: self.start,
+        });
+    }
+
+    /// Make one primary instance (no replicas yet).
+    fn primary(&mut self, region: &str, engine: Engine, problem: Option<&str>) -> InstRow {
+        let env = *self
+            .rng
+            .weighted(&[("dev", 30), ("staging", 25), ("prod", 45)]);
+        let id = self.name(env);
+        let team = id.split('-').next().unwrap_or("platform").to_string();
+        let (eng, version, family) = match engine {
+            Engine::Mysql57 => ("mysql", *self.rng.pick(MYSQL57), "mysql5.7"),
+            Engine::Mysql56 => ("mysql", "5.6.51", "mysql5.6"),
+            Engine::Postgres => {
+                let v = *self.rng.pick(PG);
+                let fam = if v.starts_with("12") {
+                    "postgres12"
+                } else {
+                    "postgres13"
+                };
+                ("postgres", v, fam)
+            }
+        };
+        // Parameter group: default, an own custom group, or the shared one.
+        let group = match (engine, problem) {
+            (_, Some("shared-parameter-group")) => {
+                self.group(
+                    region,
+                    SHARED_GROUP,
+                    "mysql5.7",
+                    &[
+                        ("query_cache_size", "67108864"),
+                        ("query_cache_type", "1"),
+                        ("tx_isolation", "READ-COMMITTED"),
+                        ("max_connections", "1000"),
+                        ("innodb_lock_wait_timeout", "120"),
+                    ],
+                );
+                SHARED_GROUP.to_string()
+            }
+            (Engine::Postgres, Some("postgres-no-logical-replication")) => {
+                format!("default.{family}")
+            }
+            (Engine::Postgres, _) => {
+                let name = format!("{id}-{family}");
+                let work_mem = if self.rng.unit() < 0.5 {
+                    "16384"
+                } else {
+                    "65536"
+                };
+                self.group(
+                    region,
+                    &name,
+                    family,
+                    &[
+                        ("rds.logical_replication", "1"),
+                        ("work_mem", work_mem),
+                        ("log_min_duration_statement", "1000"),
+                    ],
+                );
+                name
+            }
+            (Engine::Mysql57, _) if self.rng.unit() < 0.5 => {
+                let name = format!("{id}-mysql57");
+                let mut p: Vec<(&str, &str)> = vec![
+                    ("max_connections", *self.rng.pick(&["300", "500", "2000"])),
+                    ("binlog_format", "ROW"),
+                ];
+                if self.rng.unit() < 0.6 {
+                    p.push(("query_cache_size", "33554432"));
+                    p.push(("query_cache_type", "1"));
+                }
+                if self.rng.unit() < 0.5 {
+                    p.push(("tx_isolation", "READ-COMMITTED"));
+                }
+                if self.rng.unit() < 0.5 {
+                    p.push(("innodb_lock_wait_timeout", "100"));
+                    p.push(("innodb_flush_log_at_trx_commit", "2"));
+                }
+                if self.rng.unit() < 0.3 {
+                    p.push(("slow_query_log", "1"));
+                    p.push(("long_query_time", "2"));
+                }
+                self.group(region, &name, "mysql5.7", &p);
+                name
+            }
+            _ => format!("default.{family}"),
+        };
+        let class = self.rng.weighted(CLASSES).to_string();
+        let storage = *self.rng.weighted(STORAGE);
+        let mut tags = Tags::new();
+        tags.insert("env".into(), env.into());
+        tags.insert("team".into(), team);
+        let major = crate::domain::major_version(eng, version);
+        let mut inst = DbInstance {
+            region: region.to_string(),
+            identifier: id.clone(),
+            arn: arn(region, "db", &id),
+            dbi_resource_id: self.dbi(region, &id),
+            engine: eng.to_string(),
+            engine_version: version.to_string(),
+            status: "available".into(),
+            instance_class: class,
+            allocated_storage_gib: storage,
+            storage_type: if self.rng.unit() < 0.6 { "gp2" } else { "gp3" }.into(),
+            multi_az: env == "prod",
+            parameter_groups: vec![ParameterGroupStatus {
+                name: group,
+                apply_status: "in-sync".into(),
+            }],
+            option_groups: vec![format!("default:{}-{}", eng, major.replace('.', "-"))],
+            read_replica_source: None,
+            read_replicas: vec![],
+            backup_retention_period: match env {
+                "prod" => 14,
+                "staging" => 7,
+                _ => 1,
+            },
+            deletion_protection: false,
+            managed_master_password: false,
+            pending_modifications: vec![],
+            tags,
+        };
+        match problem {
+            Some("backups-off") => inst.backup_retention_period = 0,
+            Some("deletion-protection") => inst.deletion_protection = true,
+            Some("stopped") => inst.status = "stopped".into(),
+            Some("pending-modifications") => {
+                inst.pending_modifications = vec!["DBInstanceClass".into()]
+            }
+            Some("managed-master-password") => inst.managed_master_password = true,
+            _ => {}
+        }
+        InstRow {
+            inst,
+            created_at: self.start,
+            bgd: None,
+            read_only: false,
+            actor_scheduled: false,
+            problem: problem.map(str::to_string),
+        }
+    }
+
+    /// A read replica of `src` in `region` (cross-region when it differs).
+    fn replica(&mut self, src_idx: usize, region: &str, n: usize) -> usize {
+        let src = self.instances[src_idx].inst.clone();
+        let id = format!("{}-ro{n}", src.identifier);
+        self.used.insert(id.clone());
+        let cross = region != src.region;
+        let mut r = src.clone();
+        r.region = region.to_string();
+        r.identifier = id.clone();
+        r.arn = arn(region, "db", &id);
+        r.dbi_resource_id = self.dbi(region, &id);
+        r.read_replica_source = Some(if cross {
+            src.arn.clone()
+        } else {
+            src.identifier.clone()
+        });
+        r.read_replicas = vec![];
+        r.backup_retention_period = 0;
+        r.deletion_protection = false;
+        r.multi_az = false;
+        if cross {
+            // A cross-region replica cannot use the source region's custom group.
+            let fam = self
+                .groups
+                .get(&(src.region.clone(), r.parameter_groups[0].name.clone()))
+                .map(|g| g.group.family.clone());
+            if let Some(f) = fam {
+                r.parameter_groups[0].name = format!("default.{f}");
+            }
+        }
+        self.instances[src_idx].inst.read_replicas.push(if cross {
+            r.arn.clone()
+        } else {
+            id.clone()
+        });
+        self.instances.push(InstRow {
+            inst: r,
+            created_at: self.start,
+            bgd: None,
+            read_only: false,
+            actor_scheduled: false,
+            problem: None,
+        });
+        self.instances.len() - 1
+    }
+}
+
+/// Fill an empty world: default parameter groups, the fleet, quotas. Returns the summary.
+pub fn generate(
+    tx: &Transaction,
+    opts: &InitOptions,
+    start: Millis,
+) -> Result<WorldSummary, SimError> {
+    let catalog = Catalog::bundled();
+    let mut g = Gen {
+        tx,
+        rng: SplitMix::new(rng::hash_parts(opts.seed, &["fleet"])),
+        seed: opts.seed,
+        start,
+        used: BTreeSet::new(),
+        instances: vec![],
+        groups: BTreeMap::new(),
+    };
+    let n = opts.databases;
+    // Problem cases first, each with its share of the fleet (at least one once n >= 20).
+    let mut problems: Vec<&str> = vec![];
+    if !opts.clean {
+        for (p, share) in PROBLEM_SHARES {
+            let mut k = (share * n as f64).round() as usize;
+            if n >= 20 {
+                k = k.max(1);
+            }
+            problems.extend(std::iter::repeat_n(*p, k));
+        }
+    }
+    let region_for = |rng: &mut SplitMix| {
+        if rng.unit() < 0.6 {
+            SIM_REGIONS[0]
+        } else {
+            SIM_REGIONS[1]
+        }
+    };
+    for p in problems {
+        let size = match p {
+            "cascading-replica" => 3,
+            "cross-region-replica" => 2,
+            _ => 1,
+        };
+        if g.instances.len() + size > n {
+            continue;
+        }
+        let engine = if p == "postgres-no-logical-replication" {
+            Engine::Postgres
+        } else if p == "mysql-5.6" {
+            Engine::Mysql56
+        } else {
+            Engine::Mysql57
+        };
+        let region = match p {
+            // The replica goes to the other region, and shared groups live in one region.
+            "cross-region-replica" | "shared-parameter-group" => SIM_REGIONS[0],
+            _ => region_for(&mut g.rng),
+        };
+        let row = g.primary(region, engine, Some(p));
+        g.instances.push(row);
+        let idx = g.instances.len() - 1;
+        match p {
+            "cascading-replica" => {
+                let r1 = g.replica(idx, region, 1);
+                g.replica(r1, region, 1);
+            }
+            "cross-region-replica" => {
+                g.replica(idx, SIM_REGIONS[1], 1);
+            }
+            _ => {}
+        }
+    }
+    // Healthy databases, some with a same-region read replica.
+    while g.instances.len() < n {
+        let engine = if g.rng.unit() < 0.85 {
+            Engine::Mysql57
+        } else {
+            Engine::Postgres
+        };
+        let region = region_for(&mut g.rng);
+        let row = g.primary(region, engine, None);
+        g.instances.push(row);
+        let idx = g.instances.len() - 1;
+        if g.instances.len() < n && g.rng.unit() < 0.08 {
+            g.replica(idx, region, 1);
+        }
+    }
+
+    // Default groups of every family, in every region.
+    let families: BTreeSet<String> = catalog
+        .versions
+        .iter()
+        .map(|v| v.parameter_group_family.clone())
+        .collect();
+    for region in SIM_REGIONS {
+        for f in &families {
+            let name = format!("default.{f}");
+            store::put_pg(
+                g.tx,
+                region,
+                &PgRow {
+                    group: ParameterGroup {
+                        name: name.clone(),
+                        family: f.clone(),
+                        description: format!("Default parameter group for {f}"),
+                        arn: arn(region, "pg", &name),
+                    },
+                    params: BTreeMap::new(),
+                    tags: Tags::new(),
+                    created_at: start,
+                },
+            )?;
+        }
+    }
+    for ((region, _), pg) in &g.groups {
+        store::put_pg(g.tx, region, pg)?;
+    }
+    let mut summary = WorldSummary {
+        databases: g.instances.len(),
+        by_region: BTreeMap::new(),
+        problems: BTreeMap::new(),
+    };
+    for r in &g.instances {
+        store::put_inst(g.tx, r)?;
+        *summary.by_region.entry(r.inst.region.clone()).or_default() += 1;
+        if let Some(p) = &r.problem {
+            *summary.problems.entry(p.clone()).or_default() += 1;
+        }
+    }
+    // Quotas: explicit, or 40 raised to fit the region's fleet plus 50% headroom.
+    for region in SIM_REGIONS {
+        let count = *summary.by_region.get(region).unwrap_or(&0) as i64;
+        let max = match opts.instance_quota {
+            Some(q) => q,
+            None if count * 3 / 2 > 40 => (count * 3 + 1) / 2,
+            None => 40,
+        };
+        g.tx.execute(
+            "INSERT OR REPLACE INTO quota (region, max) VALUES (?1, ?2)",
+            rusqlite::params![region, max],
+        )?;
+        g.tx.execute(
+            "INSERT OR REPLACE INTO bucket (region, tokens, updated_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![region, opts.throttle_burst, start],
+        )?;
+    }
+    Ok(summary)
+}
