@@ -63,6 +63,9 @@ pub struct EngineOptions {
     pub verify_timeout: Duration,
     /// Stop after this many ticks (tests; `None` = until finished).
     pub max_ticks: Option<u64>,
+    /// When every database in flight has waited this long for quota headroom (which only
+    /// `cleanup` or a quota increase can free), stop the run with a reason instead of polling.
+    pub quota_stall_limit: Duration,
 }
 
 impl Default for EngineOptions {
@@ -78,6 +81,7 @@ impl Default for EngineOptions {
             wait_timeout: Duration::from_secs(24 * 3600),
             verify_timeout: Duration::from_secs(3600),
             max_ticks: None,
+            quota_stall_limit: Duration::from_secs(3600),
         }
     }
 }
@@ -97,12 +101,14 @@ impl RunSummary {
     pub fn count(&self, s: DbState) -> usize {
         self.counts.get(&s).copied().unwrap_or(0)
     }
-    /// 0 when every database reached the point asked for (done, skipped, or awaiting an approval
-    /// that was not given), 1 when some failed or are blocked or the run was interrupted.
+    /// 0 when every database reached the point asked for (done, skipped, or held at an approval
+    /// that was not given), 1 when some failed or are blocked, or the run was interrupted or
+    /// halted.
     pub fn exit_code(&self) -> i32 {
+        // Pending databases left after a finished run wait behind an unapproved wave gate:
+        // that is the point asked for, like awaiting-approval.
         let bad = self.count(DbState::Failed)
             + self.count(DbState::Blocked)
-            + self.count(DbState::Pending)
             + self.count(DbState::Running);
         if bad > 0 || self.interrupted || self.halted.is_some() {
             1
@@ -189,6 +195,10 @@ pub struct Engine {
     quota_warned: HashSet<String>,
     /// True when approved databases are only waiting for a switchover window.
     window_blocked: bool,
+    /// Databases that waited for quota headroom this tick.
+    quota_waiting: usize,
+    /// Since when every database in flight has been waiting for quota.
+    quota_stalled_since: Option<Millis>,
 }
 
 /// Why a step could not proceed this tick, or what it did.
@@ -230,6 +240,8 @@ impl Engine {
             quota: HashMap::new(),
             quota_warned: HashSet::new(),
             window_blocked: false,
+            quota_waiting: 0,
+            quota_stalled_since: None,
             backend,
             clock,
             store,
@@ -308,6 +320,10 @@ impl Engine {
             }
             let progressed = self.tick(dbs).await?;
             ticks += 1;
+            if let Some(reason) = self.quota_stall(progressed)? {
+                halted = Some(reason);
+                break;
+            }
             if let Some(f) = &self.progress {
                 let dbs = self.store.databases()?;
                 f(&Progress {
@@ -360,10 +376,26 @@ impl Engine {
         Ok(summary)
     }
 
-    /// Nothing left to do: every database is terminal or waiting for an approval not given.
+    /// Nothing left to do in this run: nothing in flight, no approved database waiting, and
+    /// no pending database in the open wave (the next wave waits behind an unapproved gate).
     fn finished(&self, dbs: &[DbRow]) -> bool {
-        dbs.iter()
-            .all(|d| d.state.is_terminal() || (d.state == DbState::AwaitingApproval && !d.approved))
+        let live: Vec<&DbRow> = dbs
+            .iter()
+            .filter(|d| !d.state.is_terminal() && !self.is_replica(d))
+            .collect();
+        if live.iter().any(|d| {
+            d.state == DbState::Running || (d.state == DbState::AwaitingApproval && d.approved)
+        }) {
+            return false;
+        }
+        let open_wave = live
+            .iter()
+            .map(|d| self.plan.databases[d.id as usize].wave)
+            .min();
+        !live.iter().any(|d| {
+            d.state == DbState::Pending
+                && Some(self.plan.databases[d.id as usize].wave) == open_wave
+        })
     }
 
     /// One observe-and-advance pass. Returns whether anything changed.
@@ -371,6 +403,7 @@ impl Engine {
         let mut progressed = false;
         self.quota.clear();
         self.window_blocked = false;
+        self.quota_waiting = 0;
         // Admission: fill free slots with pending databases, lowest wave first, plan order,
         // within the account, region and wave limits. Wave k+1 opens only when every database
         // of wave k has finished (an unapproved one holds its wave at the gate).
@@ -538,6 +571,34 @@ impl Engine {
             }
         }
         None
+    }
+
+    /// Stop polling when every database in flight has waited for quota headroom longer than
+    /// the stall limit: nothing rdsfleet does will free it (old instances are kept until
+    /// cleanup), so say so and let the operator act.
+    fn quota_stall(&mut self, progressed: bool) -> Result<Option<String>, EngineError> {
+        let running = self
+            .store
+            .databases()?
+            .iter()
+            .filter(|d| d.state == DbState::Running && !self.is_replica(d))
+            .count();
+        if progressed || self.quota_waiting == 0 || self.quota_waiting < running {
+            self.quota_stalled_since = None;
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let since = *self.quota_stalled_since.get_or_insert(now);
+        if now - since < ms(self.opts.quota_stall_limit) {
+            return Ok(None);
+        }
+        let reason = format!(
+            "{} database(s) have waited {} min for DBInstances quota headroom and nothing else is in flight; every upgrade keeps its old instance until `rdsfleet cleanup` (after retention), so raise the quota or clean up, then `rdsfleet resume`",
+            self.quota_waiting,
+            (now - since) / 60_000
+        );
+        self.store.event(None, None, "halted", &reason, now)?;
+        Ok(Some(reason))
     }
 
     /// Time until the next switchover window opens (minute resolution, up to 8 days).
@@ -1156,6 +1217,7 @@ impl Engine {
         let needed = 1 + p.replicas.len() as i64;
         if let Some(headroom) = self.quota_headroom(&p.region).await? {
             if headroom < needed {
+                self.quota_waiting += 1;
                 let msg = format!(
                     "waiting for DBInstances quota headroom in {} (need {needed}, have {headroom})",
                     p.region

@@ -300,6 +300,13 @@ impl Plan {
         self.plan_id = self.content_hash();
         let id = self.plan_id.clone();
         let mut pg_names: BTreeMap<(String, String), String> = BTreeMap::new();
+        // Names derived from an earlier plan id (finalize is called again after a policy is
+        // applied): targets pointing at them are re-derived too.
+        let old_names: std::collections::BTreeSet<(String, String)> = self
+            .parameter_groups
+            .iter()
+            .map(|g| (g.region.clone(), g.name.clone()))
+            .collect();
         for g in &mut self.parameter_groups {
             g.name = naming::parameter_group_name(&id, &g.family, &g.source_group);
             pg_names.insert((g.region.clone(), g.source_group.clone()), g.name.clone());
@@ -307,7 +314,9 @@ impl Plan {
         for db in &mut self.databases {
             let ident = db.identifier.clone();
             if let Some(t) = &mut db.target {
-                if t.parameter_group.is_empty() {
+                if t.parameter_group.is_empty()
+                    || old_names.contains(&(db.region.clone(), t.parameter_group.clone()))
+                {
                     // Planner leaves the name blank for planned groups; fill it from the map.
                     if let Some(src) = &db.source.parameter_group {
                         if let Some(n) = pg_names.get(&(db.region.clone(), src.clone())) {
@@ -443,4 +452,45 @@ pub fn hex(bytes: &[u8]) -> String {
 /// SHA-256 hex of bytes (inventory fingerprints).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ParameterChange;
+
+    /// Regression: applying a policy re-finalizes the plan with a new id; every derived name
+    /// must follow, or the plan fails its own hash check when loaded back.
+    #[test]
+    fn finalize_is_idempotent_across_plan_id_changes() {
+        let mut plan = crate::store::test_plan();
+        plan.parameter_groups.push(PlannedParameterGroup {
+            region: "us-east-1".into(),
+            name: String::new(),
+            family: "mysql8.0".into(),
+            source_group: "custom".into(),
+            source_family: "mysql5.7".into(),
+            description: "d".into(),
+            parameters: vec![ParameterChange {
+                name: "max_connections".into(),
+                value: "500".into(),
+                apply_method: "pending-reboot".into(),
+            }],
+            dropped: vec![],
+            renamed: vec![],
+            used_by: vec!["a".into()],
+        });
+        plan.databases[0].source.parameter_group = Some("custom".into());
+        plan.databases[0].target.as_mut().unwrap().parameter_group = String::new();
+        plan.finalize();
+        let first = plan.databases[0].target.clone().unwrap().parameter_group;
+        assert_eq!(first, plan.parameter_groups[0].name);
+        plan.databases[0].wave = 2; // what a policy does
+        plan.finalize();
+        let second = plan.databases[0].target.clone().unwrap().parameter_group;
+        assert_ne!(first, second);
+        assert_eq!(second, plan.parameter_groups[0].name);
+        let back = Plan::from_json("t", &plan.to_json()).unwrap();
+        assert_eq!(back, plan);
+    }
 }

@@ -7,8 +7,11 @@
 //! - **Only this module writes SQL** for the state file (the simulator's world file is separate).
 //! - **Migrations** are an append-only list tracked with `PRAGMA user_version`, applied in one
 //!   transaction; never edit or remove an entry, only append.
-//! - **Durability:** WAL mode with `synchronous=FULL`; every transition is its own transaction,
-//!   so `kill -9` leaves either the old or the new row, never half of one.
+//! - **Durability:** WAL mode with `synchronous=NORMAL`; every transition is its own
+//!   transaction, so `kill -9` leaves either the old or the new row, never half of one. NORMAL
+//!   (not FULL) is durable against process death; an OS crash or power loss may drop the last
+//!   few transitions, which is covered by the same rule that covers `kill -9` between a call and
+//!   its recorded outcome: every side effect has a deterministic name and is adopted on resume.
 //! - **Claims are compare-and-set:** step transitions say which status they expect
 //!   (`UPDATE .. WHERE status = ?`) and fail loudly when another writer got there first.
 //! - **Locking:** one `lock` row names the holder (`pid@host`). A second `apply` fails at once
@@ -341,7 +344,7 @@ impl Store {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| s.err(e))?;
         s.conn
-            .pragma_update(None, "synchronous", "FULL")
+            .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| s.err(e))?;
         s.conn
             .pragma_update(None, "foreign_keys", "ON")
@@ -1024,12 +1027,11 @@ fn initial_state(plan: &Plan, i: usize) -> (DbState, Option<String>) {
     }
 }
 
+/// A two-database plan for unit tests (one actionable, one blocked).
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) fn test_plan() -> Plan {
     use crate::plan::*;
-
-    pub(crate) fn tiny_plan() -> Plan {
+    {
         let db = |id: &str, blockers: Vec<Finding>| PlannedDatabase {
             identifier: id.into(),
             region: "us-east-1".into(),
@@ -1094,6 +1096,15 @@ mod tests {
         };
         p.finalize();
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_plan() -> Plan {
+        test_plan()
     }
 
     #[test]

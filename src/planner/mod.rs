@@ -35,7 +35,8 @@
 //! | `custom-option-group` | blocker | MySQL major: switch to the default option group |
 //! | `engine-not-supported` | blocker | blue/green supports mysql, mariadb, postgres only |
 //! | `previous-generation-class` | blocker | `--class-map` to a current class |
-//! | `quota-headroom` | blocker | raise the DBInstances quota or plan fewer databases |
+//! | `quota-headroom` | blocker | this database's green copies alone exceed the DBInstances quota headroom: raise the quota |
+//! | `quota-headroom-low` | warning | the region's green copies exceed the headroom: apply waits for headroom; raise the quota or clean up between waves |
 //! | `target-below-current` | blocker | choose a target >= running version |
 //! | `no-upgrade-path` | blocker | choose a valid upgrade target |
 //! | `multi-hop-upgrade` | blocker | plan the named intermediate major first |
@@ -542,10 +543,18 @@ pub fn plan(
             continue;
         }
         if let (Some(q), Some(&n)) = (ctx.quotas.get(&p.region), needed.get(&p.region)) {
-            if n > q.headroom() {
+            let own = 1 + p.replicas.len() as i64;
+            if own > q.headroom() {
+                // This deployment alone can never fit: block it.
                 p.blockers.push(Finding::new(
                     "quota-headroom",
-                    format!("{} needs {n} green instance(s) but the DBInstances quota leaves {} ({} of {} used); request a quota increase or plan fewer databases in this region", p.region, q.headroom(), q.used, q.max),
+                    format!("{} needs {own} green instance(s) but the DBInstances quota in {} leaves {} ({} of {} used); request a quota increase", p.identifier, p.region, q.headroom(), q.used, q.max),
+                ));
+            } else if n > q.headroom() {
+                // The region as a whole won't fit at once: apply waits for headroom.
+                p.warnings.push(Finding::new(
+                    "quota-headroom-low",
+                    format!("{} needs {n} green instance(s) for this plan but the DBInstances quota leaves {} ({} of {} used); apply creates green copies only while there is headroom and waits otherwise, and every upgrade keeps its old instance until `cleanup`: raise the quota or clean up between waves", p.region, q.headroom(), q.used, q.max),
                 ));
             }
         }

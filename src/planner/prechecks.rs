@@ -85,7 +85,12 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "quota-headroom",
         Severity::Blocker,
-        "raise the DBInstances quota or plan fewer databases in the region",
+        "raise the DBInstances quota: this database's green copies alone exceed the headroom",
+    ),
+    (
+        "quota-headroom-low",
+        Severity::Warning,
+        "apply will wait for headroom; raise the DBInstances quota or run cleanup between waves",
     ),
     (
         "target-below-current",

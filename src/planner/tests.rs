@@ -365,7 +365,15 @@ fn blocker_quota_headroom_counts_replicas() {
         quotas: vec![("us-east-1", quota)],
         ..Default::default()
     };
-    check(case, "other", &["quota-headroom"], &[]);
+    check(case, "other", &[], &["quota-headroom-low"]);
+    // A deployment that can never fit is blocked.
+    let case = Case {
+        inv: vec![mysql("solo")],
+        targets: vec!["mysql=8.0"],
+        quotas: vec![("us-east-1", Quota { used: 40, max: 40 })],
+        ..Default::default()
+    };
+    check(case, "solo", &["quota-headroom"], &[]);
 }
 
 #[test]

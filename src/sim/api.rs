@@ -1304,6 +1304,8 @@ fn create_blue_green(x: &Ctx, req: &CreateBlueGreen) -> BResult<BlueGreen> {
         g.parameter_groups = vec![ParameterGroupStatus {
             name: target_pg.clone(),
             apply_status: "in-sync".into(),
+            family: None,
+            user_parameters: None,
         }];
         if major {
             g.option_groups = vec![format!(

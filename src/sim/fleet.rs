@@ -308,6 +308,8 @@ impl<'a> Gen<'a> {
             parameter_groups: vec![ParameterGroupStatus {
                 name: group,
                 apply_status: "in-sync".into(),
+                family: None,
+                user_parameters: None,
             }],
             option_groups: vec![format!("default:{}-{}", eng, major.replace('.', "-"))],
             read_replica_source: None,

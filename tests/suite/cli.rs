@@ -1,0 +1,278 @@
+//! Tests of the real binary: the CLI contract, exit codes, and SIGKILL during `apply`
+//! followed by `resume`, checked through `inventory` and `sim trail` (not the state file).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rdsfleet")
+}
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(self.dir.path())
+            .env("RDSFLEET_BACKEND", "sim")
+            .env("RDSFLEET_SIM_WORLD", self.path("world.sqlite"))
+            .env_remove("RUST_LOG");
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?} failed ({:?}):\n{}\n{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn bad_input_exits_2_and_changes_nothing() {
+    let c = Cli::new();
+    c.ok(&["sim", "init", "--databases", "4", "--clean"]);
+    let o = c.run(&["plan", "--target", "mysql"]);
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("error"));
+    let o = c.run(&["apply", "no-such-plan.json"]);
+    assert_eq!(code(&o), 2);
+    let o = c.run(&["status", "--state", "nope.sqlite"]);
+    assert_eq!(code(&o), 2);
+    let o = c.run(&[
+        "--backend",
+        "sim",
+        "--sim-world",
+        "missing.sqlite",
+        "inventory",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sim init"));
+    // A tampered plan is refused.
+    c.ok(&["plan", "--target", "mysql=8.0", "-o", "p.json"]);
+    let text = std::fs::read_to_string(c.path("p.json")).unwrap();
+    std::fs::write(
+        c.path("p.json"),
+        text.replacen("\"wave\": 1", "\"wave\": 2", 1),
+    )
+    .unwrap();
+    let o = c.run(&["apply", "p.json", "--state", "s.sqlite"]);
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !c.path("s.sqlite").exists(),
+        "nothing may be written for a refused plan"
+    );
+    assert!(
+        c.ok(&["sim", "trail", "--json"]).trim() == "[]",
+        "no mutating call may happen"
+    );
+}
+
+#[test]
+fn inventory_json_has_the_contract_fields() {
+    let c = Cli::new();
+    c.ok(&["sim", "init", "--databases", "6", "--seed", "2"]);
+    let v = c.json(&["inventory", "--format", "json"]);
+    let a = v.as_array().unwrap();
+    assert!(a.len() >= 6);
+    for k in [
+        "region",
+        "identifier",
+        "arn",
+        "engine",
+        "engine_version",
+        "status",
+        "instance_class",
+        "parameter_groups",
+        "read_replica_source",
+        "read_replicas",
+        "backup_retention_period",
+        "deletion_protection",
+        "tags",
+    ] {
+        assert!(a[0].get(k).is_some(), "missing {k}: {}", a[0]);
+    }
+}
+
+/// Start `apply`, kill it with SIGKILL after `kill_after` side-effect intents, then `resume`
+/// until it finishes. Returns the number of kills that happened.
+fn apply_with_kill(c: &Cli, args: &[&str], kill_after: usize) -> bool {
+    let mut child = c
+        .cmd()
+        .args(args)
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = 0;
+    let mut killed = false;
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        if line.contains("intent:") {
+            seen += 1;
+            if seen == kill_after {
+                child.kill().unwrap(); // SIGKILL
+                killed = true;
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    killed
+}
+
+#[test]
+fn sigkill_during_apply_then_resume_finishes_without_repeating_anything() {
+    let c = Cli::new();
+    c.ok(&[
+        "sim",
+        "init",
+        "--databases",
+        "12",
+        "--seed",
+        "4",
+        "--clean",
+        "--speed",
+        "3000",
+    ]);
+    c.ok(&[
+        "plan",
+        "--target",
+        "mysql=8.0",
+        "--target",
+        "postgres=16",
+        "-o",
+        "plan.json",
+    ]);
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c.path("plan.json")).unwrap()).unwrap();
+    let to_upgrade: Vec<(String, String)> = plan["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["strategy"] != "skip" && d["blockers"].as_array().unwrap().is_empty())
+        .map(|d| {
+            (
+                d["identifier"].as_str().unwrap().to_string(),
+                d["to_version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let sources = plan["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["strategy"] == "blue-green" && d["blockers"].as_array().unwrap().is_empty())
+        .count();
+    assert!(to_upgrade.len() >= 8 && sources >= 8);
+    // Phase 1: no approval. Kill mid-way, resume to the gate.
+    let killed = apply_with_kill(
+        &c,
+        &[
+            "apply",
+            "plan.json",
+            "--state",
+            "s.sqlite",
+            "--concurrency",
+            "4",
+        ],
+        7,
+    );
+    assert!(killed, "apply finished before it could be killed");
+    let o = c.run(&["resume", "--state", "s.sqlite"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let st = c.json(&["status", "--state", "s.sqlite", "--json"]);
+    assert!(
+        st["counts"]["awaiting-approval"].as_u64().unwrap() >= 8,
+        "{st}"
+    );
+    let trail = c.json(&["sim", "trail", "--json"]);
+    assert!(
+        !trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["action"] == "SwitchoverBlueGreenDeployment"),
+        "switchover before approval"
+    );
+    // Phase 2: approve; kill during the switchovers; resume until done.
+    let killed = apply_with_kill(
+        &c,
+        &["resume", "--state", "s.sqlite", "--approve-switchover"],
+        3,
+    );
+    assert!(killed);
+    let mut last = -1;
+    for _ in 0..5 {
+        let o = c.run(&["resume", "--state", "s.sqlite"]);
+        last = code(&o);
+        if last == 0 {
+            break;
+        }
+    }
+    assert_eq!(last, 0);
+    // Checked through inventory: every upgraded database is on its target version.
+    let inv = c.json(&["inventory", "--format", "json"]);
+    let by_id: std::collections::HashMap<String, &serde_json::Value> = inv
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["identifier"].as_str().unwrap().to_string(), i))
+        .collect();
+    for (id, to) in &to_upgrade {
+        assert_eq!(by_id[id]["engine_version"].as_str().unwrap(), to, "{id}");
+        assert!(by_id.contains_key(&format!("{id}-old1")), "{id}-old1 kept");
+    }
+    // Exactly one snapshot, one blue/green creation and one switchover per database.
+    let trail = c.json(&["sim", "trail", "--json"]);
+    for action in [
+        "CreateDBSnapshot",
+        "CreateBlueGreenDeployment",
+        "SwitchoverBlueGreenDeployment",
+    ] {
+        let n = trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["action"] == action && t["outcome"] == "ok")
+            .count();
+        assert_eq!(n, sources, "{action}");
+    }
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let c = Cli::new();
+    let o = c.run(&["demo", "--databases", "10", "--speed", "5000", "--dir", "d"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("done"), "{out}");
+    assert!(Path::new(&c.path("d/plan.md")).exists());
+}

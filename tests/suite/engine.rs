@@ -1,0 +1,200 @@
+//! Engine tests on the simulator with a manual clock: whole rollouts, the approval gate,
+//! crash-and-resume after every k side effects, batched polling.
+
+use crate::common::*;
+use rdsfleet::backend::crash::{CrashAfter, CrashPoint};
+use rdsfleet::backend::{InstanceQuery, RdsBackend};
+use rdsfleet::engine::EngineOptions;
+use rdsfleet::plan::Plan;
+use rdsfleet::store::DbState;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The invariants of a finished rollout, checked against the simulated RDS (not our state):
+/// every actionable database runs the target version under its production name, its old
+/// instance is kept as `-old1`, and each side effect happened exactly once per database.
+async fn check_rollout(w: &World, plan: &Plan) {
+    let sim = w.sim();
+    let mut live = BTreeMap::new();
+    for r in w.regions() {
+        for i in sim
+            .describe_instances(&r, &InstanceQuery::default())
+            .await
+            .unwrap()
+        {
+            live.insert((i.region.clone(), i.identifier.clone()), i);
+        }
+    }
+    let snaps = w.ok_calls("CreateDBSnapshot");
+    let bgs = w.ok_calls("CreateBlueGreenDeployment");
+    let switches = w.ok_calls("SwitchoverBlueGreenDeployment");
+    let pgs = w.ok_calls("CreateDBParameterGroup");
+    let actionable: Vec<_> = plan
+        .databases
+        .iter()
+        .filter(|d| d.is_actionable())
+        .collect();
+    assert!(!actionable.is_empty(), "the plan has nothing to do");
+    for d in &actionable {
+        let to = d.to_version.clone().unwrap();
+        let now = &live[&(d.region.clone(), d.identifier.clone())];
+        assert_eq!(now.engine_version, to, "{} not upgraded", d.identifier);
+        let old = &live[&(d.region.clone(), format!("{}-old1", d.identifier))];
+        assert_eq!(
+            old.engine_version, d.from_version,
+            "{} old instance",
+            d.identifier
+        );
+        let snap = d.resource_name(rdsfleet::plan::StepKind::Snapshot).unwrap();
+        assert_eq!(snaps.get(snap), Some(&1), "snapshot {snap}: {snaps:?}");
+        let bg = d
+            .resource_name(rdsfleet::plan::StepKind::CreateBlueGreen)
+            .unwrap();
+        assert_eq!(bgs.get(bg), Some(&1), "blue/green {bg}: {bgs:?}");
+    }
+    assert_eq!(snaps.len(), actionable.len(), "extra snapshots: {snaps:?}");
+    assert_eq!(bgs.len(), actionable.len(), "extra deployments: {bgs:?}");
+    assert_eq!(
+        switches.values().sum::<usize>(),
+        actionable.len(),
+        "switchovers: {switches:?}"
+    );
+    assert!(
+        pgs.values().all(|n| *n == 1),
+        "parameter groups created twice: {pgs:?}"
+    );
+    assert_eq!(
+        pgs.len(),
+        plan.parameter_groups.len(),
+        "parameter groups: {pgs:?}"
+    );
+    let rows = w.rows();
+    for d in &actionable {
+        let r = rows
+            .iter()
+            .find(|r| r.identifier == d.identifier && r.region == d.region)
+            .unwrap();
+        assert_eq!(r.state, DbState::Done, "{}: {:?}", d.identifier, r.error);
+    }
+}
+
+#[tokio::test]
+async fn full_rollout_upgrades_every_database_once() {
+    let w = world(WorldSpec {
+        databases: 8,
+        ..Default::default()
+    });
+    let plan = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let s = w.run(&plan, opts(true)).await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    check_rollout(&w, &plan).await;
+}
+
+#[tokio::test]
+async fn switchover_waits_for_approval() {
+    let w = world(WorldSpec {
+        databases: 5,
+        ..Default::default()
+    });
+    let plan = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let s = w.run(&plan, opts(false)).await;
+    // Reaching the gate is the point asked for without approval.
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    let rows = w.rows();
+    for d in plan.databases.iter().filter(|d| d.is_actionable()) {
+        let r = rows
+            .iter()
+            .find(|r| r.identifier == d.identifier && r.region == d.region)
+            .unwrap();
+        assert_eq!(r.state, DbState::AwaitingApproval, "{}", d.identifier);
+    }
+    assert!(
+        w.ok_calls("SwitchoverBlueGreenDeployment").is_empty(),
+        "switched without approval"
+    );
+    // Approve and resume: now it finishes.
+    let mut store = rdsfleet::store::Store::open(&w.state_path()).unwrap();
+    store.approve(&[], w.clock.now_ms(), "test").unwrap();
+    drop(store);
+    let s = w.run(&plan, opts(false)).await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    check_rollout(&w, &plan).await;
+}
+
+#[tokio::test]
+async fn polling_is_batched_per_region() {
+    let w = world(WorldSpec {
+        databases: 12,
+        ..Default::default()
+    });
+    let plan = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let s = w
+        .run(
+            &plan,
+            EngineOptions {
+                concurrency: 12,
+                ..opts(true)
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 0);
+    let describes = w
+        .trail()
+        .iter()
+        .filter(|t| t.action == "DescribeDBInstances")
+        .count() as u64;
+    // At most one (single-page) describe per region per tick, whatever the number of databases.
+    assert!(
+        describes <= s.ticks * 2 + 4,
+        "{describes} describes in {} ticks",
+        s.ticks
+    );
+}
+
+/// Run once uninterrupted to count side effects, then for every k crash after k side effects
+/// (both just after a call and just before one), resume with a fresh engine, and check that
+/// the result is the same rollout with nothing repeated.
+#[tokio::test]
+async fn crash_after_every_k_side_effects_then_resume() {
+    let spec = || WorldSpec {
+        databases: 3,
+        seed: 11,
+        ..Default::default()
+    };
+    let targets = [("mysql", "8.0"), ("postgres", "16")];
+    let total = {
+        let w = world(spec());
+        let plan = w.plan(&targets).await;
+        let counter = Arc::new(CrashAfter::new(w.sim(), i64::MAX, CrashPoint::AfterCall));
+        let mut e = w.engine(counter.clone(), &plan, opts(true));
+        e.run().await.unwrap();
+        check_rollout(&w, &plan).await;
+        counter.side_effects()
+    };
+    assert!(
+        total >= 9,
+        "expected at least 3 side effects per database, got {total}"
+    );
+    for point in [CrashPoint::AfterCall, CrashPoint::BeforeCall] {
+        for k in 0..=total {
+            if point == CrashPoint::AfterCall && k == 0 {
+                continue;
+            }
+            let w = world(spec());
+            let plan = w.plan(&targets).await;
+            let crasher = Arc::new(CrashAfter::new(w.sim(), k, point));
+            let crashed = crasher.crashed();
+            {
+                let mut e = w.engine(crasher.clone(), &plan, opts(true));
+                tokio::select! {
+                    r = e.run() => { r.unwrap(); }
+                    _ = crashed.notified() => {}
+                }
+                // The engine is dropped mid-flight here, like a killed process.
+            }
+            let s = w.run(&plan, opts(true)).await;
+            assert_eq!(s.exit_code(), 0, "{point:?} k={k}: {s:?}");
+            check_rollout(&w, &plan).await;
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! rdsfleet's integration tests: one binary, one module per layer.
+//! Each test makes its own temp directory; nothing sleeps on the wall clock
+//! (the engine and the simulator share a `ManualClock`).
+
+mod cli;
+mod common;
+mod engine;
+mod rollout;
