@@ -919,9 +919,12 @@ fn switchover_end(
         });
     }
     // Instances outside the deployment (e.g. a cross-region replica) follow the renames too.
+    let member_dbis: Vec<&String> = b.members.iter().flat_map(|m| [&m.blue, &m.green]).collect();
     for mut other in store::all_inst(c, region)? {
         let src = other.inst.read_replica_source.as_deref().map(map);
-        if src != other.inst.read_replica_source && other.bgd.is_none() {
+        if src != other.inst.read_replica_source
+            && !member_dbis.contains(&&other.inst.dbi_resource_id)
+        {
             other.inst.read_replica_source = src;
             store::put_inst(c, &other)?;
         }

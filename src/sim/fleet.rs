@@ -30,6 +30,10 @@ pub const PROBLEM_SHARES: &[(&str, f64)] = &[
     ("shared-parameter-group", 0.06),
 ];
 
+/// The initial fleet was created long before the world's start (so no eventual-consistency
+/// lag hides it).
+const LONG_AGO: Millis = 30 * 86_400_000;
+
 /// Name of the custom parameter group shared by the `shared-parameter-group` databases.
 pub const SHARED_GROUP: &str = "shared-mysql57-params";
 
@@ -334,7 +338,7 @@ impl<'a> Gen<'a> {
         }
         InstRow {
             inst,
-            created_at: self.start,
+            created_at: self.start - LONG_AGO,
             bgd: None,
             read_only: false,
             actor_scheduled: false,
@@ -379,7 +383,7 @@ impl<'a> Gen<'a> {
         });
         self.instances.push(InstRow {
             inst: r,
-            created_at: self.start,
+            created_at: self.start - LONG_AGO,
             bgd: None,
             read_only: false,
             actor_scheduled: false,

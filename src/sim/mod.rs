@@ -284,3 +284,6 @@ pub fn init_world(
     tx.commit()?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests;
