@@ -238,15 +238,11 @@ impl SimBackend {
                 .sq()?;
             let salt = seq.to_string();
             let keys = [resource, action];
-            let latency = match faults.faults.get("latency") {
-                Some(_)
-                    if faults.hits(self.seed, "latency", &keys, "")
-                        || faults.faults["latency"].targets.is_empty() =>
-                {
-                    let max = faults.value("latency").unwrap_or(0.0);
-                    rng::between(self.seed, &["latency", &salt], 0.0, max) as u64
-                }
-                _ => 0,
+            let latency = if faults.applies("latency", &keys) {
+                let max = faults.value("latency").unwrap_or(0.0);
+                rng::between(self.seed, &["latency", &salt], 0.0, max) as u64
+            } else {
+                0
             };
             let record = |c: &Connection, params: &Value, outcome: &str| -> BResult<()> {
                 c.execute(
@@ -1158,7 +1154,7 @@ fn create_blue_green(x: &Ctx, req: &CreateBlueGreen) -> BResult<BlueGreen> {
             req.source_arn
         )));
     }
-    let mut src = x.inst(src_id)?;
+    let src = x.inst(src_id)?;
     let s = src.inst.clone();
     if s.read_replica_source.is_some() {
         return Err(not_supported(format!(
@@ -1390,16 +1386,13 @@ fn create_blue_green(x: &Ctx, req: &CreateBlueGreen) -> BResult<BlueGreen> {
             status: "PROVISIONING".into(),
         });
     }
-    for (i, blue) in blues.into_iter().enumerate() {
-        let mut b = if i == 0 { src.clone() } else { blue };
+    for (i, mut b) in blues.into_iter().enumerate() {
         b.bgd = Some(bgd_id.clone());
         if i == 0 {
             x.maybe_actor(&mut b)?;
-            src = b.clone();
         }
         store::put_inst(x.c, &b).sq()?;
     }
-    let _ = src;
     if doomed {
         x.schedule(x.now + secs(total * 0.6), "bgd-invalid", &bgd_id, json!({}))?;
     }

@@ -168,15 +168,20 @@ impl FaultSpec {
         self.faults.get(name).map(|f| f.value)
     }
 
+    /// Is fault `name` set and does its target list (if any) name one of `keys`?
+    pub fn applies(&self, name: &str, keys: &[&str]) -> bool {
+        self.faults.get(name).is_some_and(|f| {
+            f.targets.is_empty() || keys.iter().any(|k| f.targets.iter().any(|t| t == k))
+        })
+    }
+
     /// Does fault `name` hit `key` (a resource identifier or action)? `salt` varies the draw
     /// for repeated events on the same key (e.g. the n-th call).
     pub fn hits(&self, seed: u64, name: &str, keys: &[&str], salt: &str) -> bool {
-        let Some(f) = self.faults.get(name) else {
-            return false;
-        };
-        if !f.targets.is_empty() && !keys.iter().any(|k| f.targets.iter().any(|t| t == k)) {
+        if !self.applies(name, keys) {
             return false;
         }
+        let f = &self.faults[name];
         let key = keys.first().copied().unwrap_or("");
         rng::unit(seed, &["fault", name, key, salt]) < f.value
     }
