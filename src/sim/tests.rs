@@ -1226,3 +1226,115 @@ fn migrations_run_twice_without_harm() {
     drop(store::open(&p, false).unwrap());
     assert!(SimBackend::open(&p).is_ok());
 }
+
+#[tokio::test]
+async fn provisioning_grows_with_storage() {
+    let w = world(clean(60));
+    let cat = Catalog::bundled();
+    let cands: Vec<DbInstance> = w
+        .all(R)
+        .await
+        .into_iter()
+        .filter(|i| {
+            i.engine == "mysql" && i.read_replicas.is_empty() && i.read_replica_source.is_none()
+        })
+        .filter(|i| {
+            cat.resolve_direct("mysql", &i.engine_version, "8.0")
+                .is_some()
+        })
+        .collect();
+    let small = cands
+        .iter()
+        .min_by_key(|i| i.allocated_storage_gib)
+        .unwrap();
+    let large = cands
+        .iter()
+        .max_by_key(|i| i.allocated_storage_gib)
+        .unwrap();
+    assert!(small.allocated_storage_gib <= 50 && large.allocated_storage_gib >= 500);
+    let t = |i: &DbInstance| {
+        cat.resolve_direct("mysql", &i.engine_version, "8.0")
+            .unwrap()
+            .engine_version
+            .clone()
+    };
+    let bs = w.create_bg(small, &t(small), None).await.unwrap();
+    let bl = w.create_bg(large, &t(large), None).await.unwrap();
+    let ms = w.wait_bg(R, &bs.identifier, BgStatus::Available, 400).await;
+    let ml = w.wait_bg(R, &bl.identifier, BgStatus::Available, 400).await;
+    assert!(
+        ml > 0,
+        "large still provisioning when small was done ({ms} min)"
+    );
+    assert!(ms >= 15, "tens of minutes: {ms}");
+}
+
+/// A fixed script of calls and clock steps; returns everything observed.
+async fn scripted_run(seed: u64) -> (Vec<String>, Vec<DbInstance>) {
+    let w = world(InitOptions {
+        seed,
+        faults: "default".into(),
+        ..clean(40)
+    });
+    let mut seen = vec![];
+    let mut ids = vec![];
+    for i in w.all(R).await {
+        if i.engine == "mysql"
+            && i.read_replicas.is_empty()
+            && i.read_replica_source.is_none()
+            && ids.len() < 4
+        {
+            ids.push(i);
+        }
+    }
+    let cat = Catalog::bundled();
+    for i in &ids {
+        let r =
+            w.b.create_snapshot(
+                R,
+                &i.identifier,
+                &format!("{}-pre", i.identifier),
+                &Tags::new(),
+            )
+            .await;
+        seen.push(format!("{:?}", r.map(|s| s.status).map_err(|e| e.code)));
+    }
+    for step in 0..120 {
+        w.advance(60);
+        if step == 30 {
+            for i in &ids {
+                let t = cat
+                    .resolve_direct("mysql", &i.engine_version, "8.0")
+                    .map(|t| t.engine_version.clone())
+                    .unwrap_or(i.engine_version.clone());
+                let r = w.create_bg(i, &t, None).await;
+                seen.push(format!("{:?}", r.map(|b| b.name).map_err(|e| e.code)));
+            }
+        }
+        let bgs = w.b.describe_blue_green(R, &BlueGreenQuery::default()).await;
+        seen.push(format!(
+            "{:?}",
+            bgs.map(|v| v
+                .into_iter()
+                .map(|b| (b.name, b.status))
+                .collect::<Vec<_>>())
+        ));
+    }
+    let trail: Vec<String> =
+        w.b.trail(false)
+            .unwrap()
+            .into_iter()
+            .map(|t| format!("{} {} {} {}", t.at, t.action, t.resource, t.outcome))
+            .collect();
+    seen.extend(trail);
+    (seen, w.all(R).await)
+}
+
+#[tokio::test]
+async fn same_seed_same_calls_same_run() {
+    let a = scripted_run(7).await;
+    let b = scripted_run(7).await;
+    assert_eq!(a.0, b.0);
+    assert_eq!(a.1, b.1);
+    assert!(a.0.iter().any(|s| s.contains("Available")));
+}
