@@ -209,13 +209,13 @@ fn check(r: &Report, label: &str) {
 #[tokio::test]
 async fn fleet_rollout_under_default_faults() {
     let r = rollout(InitOptions {
-        databases: 120,
+        databases: 200,
         clean: true,
         faults: "default".into(),
         ..InitOptions::default()
     })
     .await;
-    check(&r, "120 dbs, default faults");
+    check(&r, "200 dbs, default faults");
     assert!(
         r.outcomes.keys().any(|k| k.starts_with("failed")),
         "default faults fail some: {:?}",

@@ -1173,7 +1173,8 @@ async fn world_survives_reopen_and_time_is_stored() {
         b"not sqlite at all, just some bytes that are long enough",
     )
     .unwrap();
-    assert!(SimBackend::open(&dir.path().join("junk")).is_err());
+    let e = SimBackend::open(&dir.path().join("junk")).unwrap_err();
+    assert!(matches!(e, SimError::Corrupt { .. }), "{e}");
     let e = init_world(
         &dir.path().join("w"),
         &InitOptions {
