@@ -309,5 +309,26 @@ pub fn init_world(
     Ok(summary)
 }
 
+/// Change the speed of an existing world from now on. The timeline is re-anchored at the
+/// current simulated time, so time stays continuous (nothing jumps); processes that already
+/// opened the world keep their old clock until they reopen it.
+pub fn set_world_speed(path: &Path, speed: f64) -> Result<(), SimError> {
+    if speed.is_nan() || speed <= 0.0 {
+        return Err(SimError::BadOption(format!(
+            "speed must be positive, got {speed}"
+        )));
+    }
+    let old = SimBackend::open(path)?;
+    let now_sim = old.clock().now();
+    drop(old);
+    let mut conn = store::open(path, false)?;
+    let tx = conn.transaction()?;
+    store::set_meta(&tx, "sim_epoch", &now_sim.to_string())?;
+    store::set_meta(&tx, "wall_epoch", &crate::clock::wall_now().to_string())?;
+    store::set_meta(&tx, "speed", &speed.to_string())?;
+    tx.commit()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -1339,3 +1339,68 @@ async fn same_seed_same_calls_same_run() {
     assert_eq!(a.1, b.1);
     assert!(a.0.iter().any(|s| s.contains("Available")));
 }
+
+#[tokio::test]
+async fn storage_change_passes_through_storage_optimization() {
+    let w = world(clean(30));
+    let (src, target) = w.mysql_primary(R).await;
+    let new_type = if src.storage_type == "gp3" {
+        "io1"
+    } else {
+        "gp3"
+    };
+    let bg =
+        w.b.create_blue_green(
+            R,
+            &CreateBlueGreen {
+                name: "st".into(),
+                source_arn: src.arn.clone(),
+                target_engine_version: target,
+                target_parameter_group: None,
+                target_instance_class: Some("db.r7g.large".into()),
+                target_storage_type: Some(new_type.into()),
+                tags: Tags::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let green = bg.target.unwrap().rsplit(':').next().unwrap().to_string();
+    let mut seen = vec![];
+    while w.bg(R, &bg.identifier).await.unwrap().status == BgStatus::Provisioning {
+        let g = w.get(R, &green).await.unwrap();
+        if seen.last() != Some(&g.status) {
+            seen.push(g.status.clone());
+        }
+        w.advance(30);
+    }
+    assert_eq!(seen, vec!["creating", "upgrading", "storage-optimization"]);
+    let g = w.get(R, &green).await.unwrap();
+    assert_eq!(
+        (g.storage_type.as_str(), g.instance_class.as_str()),
+        (new_type, "db.r7g.large")
+    );
+}
+
+#[test]
+fn speed_change_keeps_time_continuous() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("w.sqlite");
+    init_world(
+        &p,
+        &InitOptions {
+            speed: 1.0,
+            ..clean(5)
+        },
+        START,
+    )
+    .unwrap();
+    let before = SimBackend::open(&p).unwrap().clock().now();
+    set_world_speed(&p, 1000.0).unwrap();
+    let after = SimBackend::open(&p).unwrap().clock().now();
+    // Continuous: no jump back, and no jump forward beyond a few wall seconds x 1000.
+    assert!(
+        after >= before && after - before < 60_000,
+        "{before} -> {after}"
+    );
+    assert!(set_world_speed(&p, 0.0).is_err());
+}
