@@ -225,11 +225,13 @@ impl SimBackend {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let mut conn = self.lock();
-        let now = self.clock.now();
         let r = (|| -> BResult<(BResult<T>, u64)> {
             let mut tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .sq()?;
+            // Read the time only once the world is ours: another process may have held it, and
+            // its calls must not appear to come after ours.
+            let now = self.clock.now();
             process_events(&tx, now, self.seed).sq()?;
             let seq: i64 = tx
                 .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM trail", [], |r| {
