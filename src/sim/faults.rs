@@ -233,6 +233,19 @@ mod tests {
     }
 
     #[test]
+    fn example_file_parses_and_overrides_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sim-faults-example.txt");
+        let s = FaultSpec::from_arg(&format!("@{path}")).unwrap();
+        assert_eq!(s.value("switchover-fail"), Some(0.10));
+        assert_eq!(s.value("snapshot-fail"), Some(0.03));
+        assert_eq!(
+            s.faults["invalid-config"].targets,
+            vec!["orders-db", "billing-db"]
+        );
+        assert_eq!(s.value("lag-secs"), Some(20.0));
+    }
+
+    #[test]
     fn bad_specs_are_explained() {
         for bad in ["nope=0.1", "5xx=2", "5xx=abc", "5xx", "latency=-1"] {
             let e = FaultSpec::parse(bad).unwrap_err().to_string();

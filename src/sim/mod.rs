@@ -100,7 +100,8 @@
 //! spec   := "" | "none" | item { ("," | newline) item }      ('#' starts a comment)
 //! item   := "default" | name [ "=" number ] [ "@" target { "|" target } ]
 //! ```
-//! `--faults @path` reads the spec from a file. A fault hits a resource when
+//! `--faults @path` reads the spec from a file (example: `data/sim-faults-example.txt`);
+//! later items override earlier ones, and `default` never overrides an explicit item. A fault hits a resource when
 //! `hash(seed, fault, resource) < probability`: reproducible from `--seed`, independent of
 //! call order. `@targets` restricts a fault to those database identifiers (for `5xx`,
 //! `5xx-after` and `latency`: also action names like `SwitchoverBlueGreenDeployment`), with
