@@ -225,11 +225,13 @@ impl SimBackend {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let mut conn = self.lock();
-        let now = self.clock.now();
         let r = (|| -> BResult<(BResult<T>, u64)> {
             let mut tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .sq()?;
+            // Read the time only once the world is ours: another process may have held it, and
+            // its calls must not appear to come after ours.
+            let now = self.clock.now();
             process_events(&tx, now, self.seed).sq()?;
             let seq: i64 = tx
                 .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM trail", [], |r| {
@@ -238,15 +240,11 @@ impl SimBackend {
                 .sq()?;
             let salt = seq.to_string();
             let keys = [resource, action];
-            let latency = match faults.faults.get("latency") {
-                Some(_)
-                    if faults.hits(self.seed, "latency", &keys, "")
-                        || faults.faults["latency"].targets.is_empty() =>
-                {
-                    let max = faults.value("latency").unwrap_or(0.0);
-                    rng::between(self.seed, &["latency", &salt], 0.0, max) as u64
-                }
-                _ => 0,
+            let latency = if faults.applies("latency", &keys) {
+                let max = faults.value("latency").unwrap_or(0.0);
+                rng::between(self.seed, &["latency", &salt], 0.0, max) as u64
+            } else {
+                0
             };
             let record = |c: &Connection, params: &Value, outcome: &str| -> BResult<()> {
                 c.execute(
@@ -919,9 +917,12 @@ fn switchover_end(
         });
     }
     // Instances outside the deployment (e.g. a cross-region replica) follow the renames too.
+    let member_dbis: Vec<&String> = b.members.iter().flat_map(|m| [&m.blue, &m.green]).collect();
     for mut other in store::all_inst(c, region)? {
         let src = other.inst.read_replica_source.as_deref().map(map);
-        if src != other.inst.read_replica_source && other.bgd.is_none() {
+        if src != other.inst.read_replica_source
+            && !member_dbis.contains(&&other.inst.dbi_resource_id)
+        {
             other.inst.read_replica_source = src;
             store::put_inst(c, &other)?;
         }
@@ -1155,7 +1156,7 @@ fn create_blue_green(x: &Ctx, req: &CreateBlueGreen) -> BResult<BlueGreen> {
             req.source_arn
         )));
     }
-    let mut src = x.inst(src_id)?;
+    let src = x.inst(src_id)?;
     let s = src.inst.clone();
     if s.read_replica_source.is_some() {
         return Err(not_supported(format!(
@@ -1389,16 +1390,13 @@ fn create_blue_green(x: &Ctx, req: &CreateBlueGreen) -> BResult<BlueGreen> {
             status: "PROVISIONING".into(),
         });
     }
-    for (i, blue) in blues.into_iter().enumerate() {
-        let mut b = if i == 0 { src.clone() } else { blue };
+    for (i, mut b) in blues.into_iter().enumerate() {
         b.bgd = Some(bgd_id.clone());
         if i == 0 {
             x.maybe_actor(&mut b)?;
-            src = b.clone();
         }
         store::put_inst(x.c, &b).sq()?;
     }
-    let _ = src;
     if doomed {
         x.schedule(x.now + secs(total * 0.6), "bgd-invalid", &bgd_id, json!({}))?;
     }

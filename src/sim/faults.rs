@@ -168,15 +168,20 @@ impl FaultSpec {
         self.faults.get(name).map(|f| f.value)
     }
 
+    /// Is fault `name` set and does its target list (if any) name one of `keys`?
+    pub fn applies(&self, name: &str, keys: &[&str]) -> bool {
+        self.faults.get(name).is_some_and(|f| {
+            f.targets.is_empty() || keys.iter().any(|k| f.targets.iter().any(|t| t == k))
+        })
+    }
+
     /// Does fault `name` hit `key` (a resource identifier or action)? `salt` varies the draw
     /// for repeated events on the same key (e.g. the n-th call).
     pub fn hits(&self, seed: u64, name: &str, keys: &[&str], salt: &str) -> bool {
-        let Some(f) = self.faults.get(name) else {
-            return false;
-        };
-        if !f.targets.is_empty() && !keys.iter().any(|k| f.targets.iter().any(|t| t == k)) {
+        if !self.applies(name, keys) {
             return false;
         }
+        let f = &self.faults[name];
         let key = keys.first().copied().unwrap_or("");
         rng::unit(seed, &["fault", name, key, salt]) < f.value
     }
@@ -225,6 +230,19 @@ mod tests {
         let s = FaultSpec::from_arg(&format!("@{}", p.display())).unwrap();
         assert_eq!(s.value("snapshot-fail"), Some(0.5));
         assert_eq!(s.value("latency"), Some(100.0));
+    }
+
+    #[test]
+    fn example_file_parses_and_overrides_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sim-faults-example.txt");
+        let s = FaultSpec::from_arg(&format!("@{path}")).unwrap();
+        assert_eq!(s.value("switchover-fail"), Some(0.10));
+        assert_eq!(s.value("snapshot-fail"), Some(0.03));
+        assert_eq!(
+            s.faults["invalid-config"].targets,
+            vec!["orders-db", "billing-db"]
+        );
+        assert_eq!(s.value("lag-secs"), Some(20.0));
     }
 
     #[test]

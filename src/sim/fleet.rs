@@ -30,6 +30,10 @@ pub const PROBLEM_SHARES: &[(&str, f64)] = &[
     ("shared-parameter-group", 0.06),
 ];
 
+/// The initial fleet was created long before the world's start (so no eventual-consistency
+/// lag hides it).
+const LONG_AGO: Millis = 30 * 86_400_000;
+
 /// Name of the custom parameter group shared by the `shared-parameter-group` databases.
 pub const SHARED_GROUP: &str = "shared-mysql57-params";
 
@@ -336,7 +340,7 @@ impl<'a> Gen<'a> {
         }
         InstRow {
             inst,
-            created_at: self.start,
+            created_at: self.start - LONG_AGO,
             bgd: None,
             read_only: false,
             actor_scheduled: false,
@@ -381,7 +385,7 @@ impl<'a> Gen<'a> {
         });
         self.instances.push(InstRow {
             inst: r,
-            created_at: self.start,
+            created_at: self.start - LONG_AGO,
             bgd: None,
             read_only: false,
             actor_scheduled: false,

@@ -70,13 +70,38 @@
 //! `DescribeDBEngineVersions` is answered from the shared engine catalog
 //! ([`crate::catalog`], `data/engine-catalog.json`).
 //!
+//! # API notes
+//!
+//! - Describes filter like AWS's `Filters`: an empty query means everything in the region, and
+//!   identifiers that match nothing are simply absent (no error). Exceptions, as on AWS:
+//!   `describe_parameter_groups` with names and `describe_parameters` answer
+//!   `DBParameterGroupNotFound` for a missing group.
+//! - `create_snapshot` puts an `available` source in `backing-up` until the snapshot is done;
+//!   meanwhile another snapshot, `CreateBlueGreenDeployment` and a switchover involving it are
+//!   refused with `InvalidDBInstanceState`: wait for the snapshot, then retry.
+//! - `modify_parameter_group`: 1-20 parameters per call, each must exist in the group's family
+//!   (MySQL 8.0 has no `query_cache_*`, and `tx_isolation` became `transaction_isolation`),
+//!   else `InvalidParameterValue`; a static parameter needs `pending-reboot`
+//!   (`immediate` => `InvalidParameterCombination`) and puts every instance using the group in
+//!   `pending-reboot`. Default groups can't be modified or deleted; a group in use can't be
+//!   deleted (`InvalidDBParameterGroupState`).
+//! - `delete_instance` refuses deletion protection (`InvalidParameterCombination`, AWS's
+//!   message), members of a live deployment and `deleting` instances
+//!   (`InvalidDBInstanceState`); it takes the final snapshot (`DBSnapshotAlreadyExists` if the
+//!   name is taken). `delete_blue_green(delete_target=true)` is refused after switchover and
+//!   while a switchover runs; before switchover it deletes the green instances.
+//! - A call hit by `5xx-after` is in the trail with outcome `InternalFailure` and
+//!   `"sim_effect_applied": true` in its params, so a test can tell a lost response from a
+//!   refused call. [`SimBackend::trail_summary`] counts calls, throttled calls and outcomes.
+//!
 //! # Faults (`--faults`)
 //!
 //! ```text
 //! spec   := "" | "none" | item { ("," | newline) item }      ('#' starts a comment)
 //! item   := "default" | name [ "=" number ] [ "@" target { "|" target } ]
 //! ```
-//! `--faults @path` reads the spec from a file. A fault hits a resource when
+//! `--faults @path` reads the spec from a file (example: `data/sim-faults-example.txt`);
+//! later items override earlier ones, and `default` never overrides an explicit item. A fault hits a resource when
 //! `hash(seed, fault, resource) < probability`: reproducible from `--seed`, independent of
 //! call order. `@targets` restricts a fault to those database identifiers (for `5xx`,
 //! `5xx-after` and `latency`: also action names like `SwitchoverBlueGreenDeployment`), with
@@ -284,3 +309,27 @@ pub fn init_world(
     tx.commit()?;
     Ok(summary)
 }
+
+/// Change the speed of an existing world from now on. The timeline is re-anchored at the
+/// current simulated time, so time stays continuous (nothing jumps); processes that already
+/// opened the world keep their old clock until they reopen it.
+pub fn set_world_speed(path: &Path, speed: f64) -> Result<(), SimError> {
+    if speed.is_nan() || speed <= 0.0 {
+        return Err(SimError::BadOption(format!(
+            "speed must be positive, got {speed}"
+        )));
+    }
+    let old = SimBackend::open(path)?;
+    let now_sim = old.clock().now();
+    drop(old);
+    let mut conn = store::open(path, false)?;
+    let tx = conn.transaction()?;
+    store::set_meta(&tx, "sim_epoch", &now_sim.to_string())?;
+    store::set_meta(&tx, "wall_epoch", &crate::clock::wall_now().to_string())?;
+    store::set_meta(&tx, "speed", &speed.to_string())?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

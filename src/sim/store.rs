@@ -51,11 +51,26 @@ pub fn open(path: &Path, create: bool) -> Result<Connection, SimError> {
             path: path.display().to_string(),
         });
     }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    migrate(&conn)?;
+    let corrupt = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            SimError::Corrupt {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }
+        }
+        _ => SimError::Sqlite(e),
+    };
+    let conn = Connection::open(path).map_err(corrupt)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(corrupt)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(corrupt)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(corrupt)?;
+    migrate(&conn).map_err(|e| match e {
+        SimError::Sqlite(e) => corrupt(e),
+        other => other,
+    })?;
     if !create {
         // A file that is SQLite but not a world (no seed) is as bad as a corrupt one.
         let seed: Option<String> = conn
