@@ -493,3 +493,36 @@ async fn tags_can_be_listed_and_added_and_deletion_protection_set() {
         .unwrap_err();
     assert_eq!(refused.kind, ErrorKind::NotFound);
 }
+
+#[tokio::test]
+async fn several_regions_and_the_aws_endpoint_url_variable() {
+    let moto = Moto::lock();
+    seed_instances(&moto, &[("east-db", "mysql", "8.0.36", "")]);
+    moto.boto3(
+        "boto3.client('rds', region_name='eu-west-1', endpoint_url=rds.meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing').create_db_instance(DBInstanceIdentifier='west-db', Engine='postgres', EngineVersion='13.15', DBInstanceClass='db.m5.large', AllocatedStorage=20, MasterUsername='a', MasterUserPassword='password123')",
+    );
+    // No --endpoint-url: aws-config must pick AWS_ENDPOINT_URL up by itself. The variable is
+    // only set while this test holds the server lock.
+    std::env::set_var("AWS_ENDPOINT_URL", moto.endpoint());
+    let connected = AwsBackend::connect(
+        &["us-east-1".to_string(), "eu-west-1".to_string()],
+        &AwsOptions::default(),
+    )
+    .await;
+    std::env::remove_var("AWS_ENDPOINT_URL");
+    let b = connected.expect("connect through AWS_ENDPOINT_URL");
+    assert_eq!(b.regions(), vec!["eu-west-1", "us-east-1"]);
+    let east = b
+        .describe_instances("us-east-1", &InstanceQuery::default())
+        .await
+        .unwrap();
+    let west = b
+        .describe_instances("eu-west-1", &InstanceQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(east.len(), 1);
+    assert_eq!(east[0].identifier, "east-db");
+    assert_eq!(west.len(), 1);
+    assert_eq!(west[0].region, "eu-west-1");
+    assert!(west[0].arn.contains(":eu-west-1:"), "{}", west[0].arn);
+}

@@ -689,6 +689,27 @@ impl RdsBackend for AwsBackend {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn connect_rejects_bad_options_before_any_io() {
+        let bad_url = AwsOptions {
+            endpoint_url: Some("127.0.0.1:5000".into()),
+            ..AwsOptions::default()
+        };
+        let e = AwsBackend::connect(&["us-east-1".into()], &bad_url)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsSetupError::InvalidEndpoint(_)), "{e}");
+        let zero = AwsOptions {
+            max_attempts: 0,
+            ..AwsOptions::default()
+        };
+        let e = AwsBackend::connect(&["us-east-1".into()], &zero)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsSetupError::InvalidMaxAttempts), "{e}");
+        assert_eq!(AwsOptions::default().max_attempts, 5);
+    }
+
     #[test]
     fn filter_sets_chunk_and_cross() {
         assert_eq!(filter_sets(&[("a", &[])]), vec![Vec::<Filter>::new()]);
