@@ -295,10 +295,11 @@ impl RdsBackend for AwsBackend {
             ("blue-green-deployment-name", &q.names),
             ("blue-green-deployment-identifier", &q.identifiers),
         ]) {
+            // MaxRecords is left at its default, which is 100 for this operation: moto
+            // (5.2) fails with HTTP 500 when it is sent explicitly.
             let items: Vec<_> = client
                 .describe_blue_green_deployments()
                 .set_filters(Some(filters).filter(|f| !f.is_empty()))
-                .max_records(MAX_RECORDS)
                 .into_paginator()
                 .items()
                 .send()
@@ -422,8 +423,18 @@ impl RdsBackend for AwsBackend {
         Ok(items
             .iter()
             .map(convert::parameter)
-            // Endpoints that ignore the Source filter (moto) must not leak defaults in.
-            .filter(|p| !user_only || p.source == "user")
+            .filter_map(|mut p| {
+                if !user_only {
+                    return Some(p);
+                }
+                // moto lists only the modified parameters and omits Source: with the Source
+                // filter sent, an absent Source can only mean "user". A defaulted one that an
+                // endpoint failed to filter out must not leak in.
+                if p.source.is_empty() {
+                    p.source = "user".to_string();
+                }
+                (p.source == "user").then_some(p)
+            })
             .collect())
     }
 
@@ -677,6 +688,27 @@ impl RdsBackend for AwsBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn connect_rejects_bad_options_before_any_io() {
+        let bad_url = AwsOptions {
+            endpoint_url: Some("127.0.0.1:5000".into()),
+            ..AwsOptions::default()
+        };
+        let e = AwsBackend::connect(&["us-east-1".into()], &bad_url)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsSetupError::InvalidEndpoint(_)), "{e}");
+        let zero = AwsOptions {
+            max_attempts: 0,
+            ..AwsOptions::default()
+        };
+        let e = AwsBackend::connect(&["us-east-1".into()], &zero)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AwsSetupError::InvalidMaxAttempts), "{e}");
+        assert_eq!(AwsOptions::default().max_attempts, 5);
+    }
 
     #[test]
     fn filter_sets_chunk_and_cross() {

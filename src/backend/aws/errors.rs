@@ -272,3 +272,55 @@ pub(crate) fn as_optional(mut e: BackendError) -> BackendError {
     }
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_classify() {
+        assert_eq!(kind_from_code("Throttling"), Some(ErrorKind::Throttled));
+        assert_eq!(
+            kind_from_code("AccessDenied"),
+            Some(ErrorKind::AccessDenied)
+        );
+        assert_eq!(
+            kind_from_code("DBSnapshotAlreadyExists"),
+            Some(ErrorKind::AlreadyExists)
+        );
+        assert_eq!(kind_from_code("SomethingNew"), None);
+        assert_eq!(kind_from_status(500), ErrorKind::Transient);
+        assert_eq!(kind_from_status(501), ErrorKind::Unavailable);
+        assert_eq!(kind_from_status(429), ErrorKind::Throttled);
+        assert_eq!(kind_from_status(400), ErrorKind::Other);
+    }
+
+    #[test]
+    fn optional_operations_turn_server_errors_into_unavailable_only() {
+        let t = as_optional(BackendError::new(ErrorKind::Transient, "HTTP500", "m"));
+        assert_eq!(t.kind, ErrorKind::Unavailable);
+        let d = as_optional(BackendError::new(
+            ErrorKind::AccessDenied,
+            "AccessDenied",
+            "m",
+        ));
+        assert_eq!(d.kind, ErrorKind::AccessDenied, "a denial stays visible");
+        let th = as_optional(BackendError::new(ErrorKind::Throttled, "Throttling", "m"));
+        assert_eq!(th.kind, ErrorKind::Throttled);
+    }
+
+    #[test]
+    fn typed_variants_win_over_codes() {
+        use aws_sdk_rds::types::error::DbSnapshotAlreadyExistsFault;
+        let e = CreateDBSnapshotError::DbSnapshotAlreadyExistsFault(
+            DbSnapshotAlreadyExistsFault::builder().build(),
+        );
+        assert_eq!(e.typed_kind(), Some(ErrorKind::AlreadyExists));
+        let generic = CreateDBSnapshotError::generic(
+            aws_sdk_rds::error::ErrorMetadata::builder()
+                .code("Throttling")
+                .build(),
+        );
+        assert_eq!(generic.typed_kind(), None);
+    }
+}
