@@ -137,7 +137,8 @@ fn fleet(n: usize) -> Vec<DbInstance> {
 
 fn main() {
     let n: usize = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
     let inv = fleet(n);
@@ -197,4 +198,13 @@ fn main() {
             .unwrap_or_default()
     );
     println!();
+    if std::env::args().any(|a| a == "--summary") {
+        // The report's summary table, as a reviewer would paste it.
+        let start = md.find("## Summary").unwrap_or(0);
+        let end = md[start + 1..]
+            .find("\n## ")
+            .map(|e| start + 1 + e)
+            .unwrap_or(md.len());
+        println!("{}", &md[start..end]);
+    }
 }

@@ -197,6 +197,8 @@ pub enum PlanningError {
     BadClassMap(String),
     #[error("bad storage type `{0}`: expected one of gp2, gp3, io1, io2")]
     BadStorageType(String),
+    #[error("bad switchover timeout {0} s: RDS accepts 30 to 3600 seconds")]
+    BadSwitchoverTimeout(u32),
 }
 
 /// Parse `mysql=8.0`.
@@ -256,6 +258,11 @@ fn validate(
 ) -> Result<(), PlanningError> {
     if req.targets.is_empty() {
         return Err(PlanningError::NoTargets);
+    }
+    if !(30..=3600).contains(&req.settings.switchover_timeout_secs) {
+        return Err(PlanningError::BadSwitchoverTimeout(
+            req.settings.switchover_timeout_secs,
+        ));
     }
     if let Some(st) = &req.settings.storage_type {
         if !STORAGE_TYPES.contains(&st.as_str()) {

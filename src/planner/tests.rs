@@ -527,6 +527,12 @@ fn planning_errors() {
         plan(&inv, &ctx, &req("mysql=8.0", Some("magnetic"))),
         Err(PlanningError::BadStorageType(_))
     ));
+    let mut slow = req("mysql=8.0", None);
+    slow.settings.switchover_timeout_secs = 5;
+    assert_eq!(
+        plan(&inv, &ctx, &slow),
+        Err(PlanningError::BadSwitchoverTimeout(5))
+    );
     let empty = PlanRequest {
         targets: BTreeMap::new(),
         settings: PlanSettings::default(),
@@ -674,4 +680,33 @@ fn no_drift_when_nothing_changed() {
         check_drift(&plan, &live)[0].kind,
         DriftKind::ParameterGroupChanged
     );
+}
+
+#[test]
+fn minor_upgrade_keeps_the_custom_group_and_orphan_replicas_warn() {
+    let mut d = mysql("a");
+    d.engine_version = "8.0.28".into();
+    d.option_groups = vec!["audit-80".into()];
+    d.parameter_groups = vec![group(
+        "app-80",
+        "mysql8.0",
+        vec![user_param("max_connections", "10")],
+    )];
+    let mut orphan = mysql("orphan");
+    orphan.read_replica_source = Some("gone".into());
+    let case = Case {
+        inv: vec![d, orphan],
+        targets: vec!["mysql=8.0"],
+        ..Default::default()
+    };
+    let plan = check(case, "a", &[], &[]);
+    let t = plan.databases[0].target.as_ref().unwrap();
+    assert_eq!(
+        (t.engine_version.as_str(), t.parameter_group.as_str()),
+        ("8.0.42", "app-80")
+    );
+    assert!(plan.parameter_groups.is_empty());
+    let o = plan.database("us-east-1", "orphan").unwrap();
+    assert_eq!(o.strategy, Strategy::WithSource);
+    assert_eq!(o.warnings[0].code, "replica-source-not-planned");
 }
