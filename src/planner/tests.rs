@@ -710,3 +710,59 @@ fn minor_upgrade_keeps_the_custom_group_and_orphan_replicas_warn() {
     assert_eq!(o.strategy, Strategy::WithSource);
     assert_eq!(o.warnings[0].code, "replica-source-not-planned");
 }
+
+#[test]
+fn plan_json_has_the_documented_fields() {
+    let mut a = mysql("a");
+    a.parameter_groups = vec![group(
+        "g57",
+        "mysql5.7",
+        vec![user_param("tx_isolation", "SERIALIZABLE")],
+    )];
+    let plan = check(one(a, "mysql=8.0"), "a", &[], &[]);
+    let v: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+    for k in [
+        "schema_version",
+        "plan_id",
+        "created_at",
+        "inventory_fingerprint",
+        "targets",
+        "settings",
+        "warnings",
+        "parameter_groups",
+        "databases",
+    ] {
+        assert!(v.get(k).is_some(), "missing top-level {k}");
+    }
+    let d = &v["databases"][0];
+    for k in [
+        "identifier",
+        "region",
+        "arn",
+        "engine",
+        "from_version",
+        "to_version",
+        "strategy",
+        "wave",
+        "blockers",
+        "warnings",
+        "steps",
+        "source",
+        "target",
+    ] {
+        assert!(d.get(k).is_some(), "missing databases[].{k}");
+    }
+    assert_eq!(d["strategy"], "blue-green");
+    assert_eq!(d["steps"][1]["kind"], "snapshot");
+    assert!(d["steps"][1]["resource_name"]
+        .as_str()
+        .unwrap()
+        .ends_with("-a-pre"));
+    assert_eq!(
+        v["parameter_groups"][0]["renamed"][0][1],
+        "transaction_isolation"
+    );
+    if std::env::var_os("SHOW_PLAN").is_some() {
+        println!("{}", plan.to_json());
+    }
+}
