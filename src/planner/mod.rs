@@ -115,13 +115,20 @@ pub async fn gather_context(
         }
         Some(region) => {
             let mut versions = Vec::new();
-            let mut failure = None;
+            let mut failure: Option<String> = None;
             let distinct: BTreeSet<&String> = engines.iter().collect();
+            let supported = &prechecks::rules().blue_green_engines;
             for engine in distinct {
                 match backend.describe_engine_versions(region, engine, None).await {
+                    // An endpoint that answers but knows nothing of an engine blue/green can
+                    // upgrade (a partial emulator) is as good as unavailable for planning.
+                    Ok(v) if v.is_empty() && supported.contains(engine) => {
+                        failure = Some(format!("it returned no {engine} versions"));
+                        break;
+                    }
                     Ok(v) => versions.extend(v),
                     Err(e) => {
-                        failure = Some(e);
+                        failure = Some(format!("{}: {}", e.kind, e.code));
                         break;
                     }
                 }
@@ -131,11 +138,11 @@ pub async fn gather_context(
                     versions,
                     format!("live DescribeDBEngineVersions in {region}"),
                 ),
-                Some(e) => {
+                Some(why) => {
                     let c = Catalog::bundled();
                     catalog_warning = Some(Finding::new(
                         "catalog-fallback",
-                        format!("DescribeDBEngineVersions failed in {region} ({}: {}): upgrade paths come from the {}; re-plan when the live catalog is reachable", e.kind, e.code, c.origin),
+                        format!("DescribeDBEngineVersions was unusable in {region} ({why}): upgrade paths come from the {}; re-plan when the live catalog is reachable", c.origin),
                     ));
                     c
                 }

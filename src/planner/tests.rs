@@ -562,6 +562,16 @@ async fn context_falls_back_to_the_bundled_catalog_when_live_is_unavailable() {
     };
     let p = plan(&[mysql("a")], &ctx, &req).unwrap();
     assert_eq!(p.warnings[0].code, "catalog-fallback");
+    // An endpoint that answers with nothing for a supported engine also falls back.
+    let empty = FakeBackend {
+        engine_versions: Some(vec![]),
+        ..Default::default()
+    };
+    let ctx2 = gather_context(&empty, &["us-east-1".into()], &["mysql".into()]).await;
+    assert_eq!(
+        ctx2.catalog_warning.as_ref().unwrap().code,
+        "catalog-fallback"
+    );
     assert_eq!(p.databases[0].to_version.as_deref(), Some("8.0.42"));
 }
 
