@@ -320,7 +320,7 @@ pub(crate) mod fake {
             self.calls
                 .lock()
                 .unwrap()
-                .push(format!("describe_instances {region}"));
+                .push(format!("describe_instances {region} {:?}", q.engines));
             Ok(self
                 .instances
                 .iter()
@@ -624,6 +624,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mysql.len(), 2);
+        // The engine filter is pushed down to the backend query, not only applied locally.
+        let calls = fake.calls.lock().unwrap().clone();
+        assert!(
+            calls.contains(&"describe_instances us-east-1 [\"mysql\"]".to_string()),
+            "{calls:?}"
+        );
     }
 
     #[tokio::test]

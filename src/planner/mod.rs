@@ -116,13 +116,20 @@ pub async fn gather_context(
         }
         Some(region) => {
             let mut versions = Vec::new();
-            let mut failure = None;
+            let mut failure: Option<String> = None;
             let distinct: BTreeSet<&String> = engines.iter().collect();
+            let supported = &prechecks::rules().blue_green_engines;
             for engine in distinct {
                 match backend.describe_engine_versions(region, engine, None).await {
+                    // An endpoint that answers but knows nothing of an engine blue/green can
+                    // upgrade (a partial emulator) is as good as unavailable for planning.
+                    Ok(v) if v.is_empty() && supported.contains(engine) => {
+                        failure = Some(format!("it returned no {engine} versions"));
+                        break;
+                    }
                     Ok(v) => versions.extend(v),
                     Err(e) => {
-                        failure = Some(e);
+                        failure = Some(format!("{}: {}", e.kind, e.code));
                         break;
                     }
                 }
@@ -132,11 +139,11 @@ pub async fn gather_context(
                     versions,
                     format!("live DescribeDBEngineVersions in {region}"),
                 ),
-                Some(e) => {
+                Some(why) => {
                     let c = Catalog::bundled();
                     catalog_warning = Some(Finding::new(
                         "catalog-fallback",
-                        format!("DescribeDBEngineVersions failed in {region} ({}: {}): upgrade paths come from the {}; re-plan when the live catalog is reachable", e.kind, e.code, c.origin),
+                        format!("DescribeDBEngineVersions was unusable in {region} ({why}): upgrade paths come from the {}; re-plan when the live catalog is reachable", c.origin),
                     ));
                     c
                 }
@@ -198,6 +205,8 @@ pub enum PlanningError {
     BadClassMap(String),
     #[error("bad storage type `{0}`: expected one of gp2, gp3, io1, io2")]
     BadStorageType(String),
+    #[error("bad switchover timeout {0} s: RDS accepts 30 to 3600 seconds")]
+    BadSwitchoverTimeout(u32),
 }
 
 /// Parse `mysql=8.0`.
@@ -257,6 +266,11 @@ fn validate(
 ) -> Result<(), PlanningError> {
     if req.targets.is_empty() {
         return Err(PlanningError::NoTargets);
+    }
+    if !(30..=3600).contains(&req.settings.switchover_timeout_secs) {
+        return Err(PlanningError::BadSwitchoverTimeout(
+            req.settings.switchover_timeout_secs,
+        ));
     }
     if let Some(st) = &req.settings.storage_type {
         if !STORAGE_TYPES.contains(&st.as_str()) {

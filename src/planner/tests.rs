@@ -535,6 +535,12 @@ fn planning_errors() {
         plan(&inv, &ctx, &req("mysql=8.0", Some("magnetic"))),
         Err(PlanningError::BadStorageType(_))
     ));
+    let mut slow = req("mysql=8.0", None);
+    slow.settings.switchover_timeout_secs = 5;
+    assert_eq!(
+        plan(&inv, &ctx, &slow),
+        Err(PlanningError::BadSwitchoverTimeout(5))
+    );
     let empty = PlanRequest {
         targets: BTreeMap::new(),
         settings: PlanSettings::default(),
@@ -564,6 +570,16 @@ async fn context_falls_back_to_the_bundled_catalog_when_live_is_unavailable() {
     };
     let p = plan(&[mysql("a")], &ctx, &req).unwrap();
     assert_eq!(p.warnings[0].code, "catalog-fallback");
+    // An endpoint that answers with nothing for a supported engine also falls back.
+    let empty = FakeBackend {
+        engine_versions: Some(vec![]),
+        ..Default::default()
+    };
+    let ctx2 = gather_context(&empty, &["us-east-1".into()], &["mysql".into()]).await;
+    assert_eq!(
+        ctx2.catalog_warning.as_ref().unwrap().code,
+        "catalog-fallback"
+    );
     assert_eq!(p.databases[0].to_version.as_deref(), Some("8.0.42"));
 }
 
@@ -682,4 +698,89 @@ fn no_drift_when_nothing_changed() {
         check_drift(&plan, &live)[0].kind,
         DriftKind::ParameterGroupChanged
     );
+}
+
+#[test]
+fn minor_upgrade_keeps_the_custom_group_and_orphan_replicas_warn() {
+    let mut d = mysql("a");
+    d.engine_version = "8.0.28".into();
+    d.option_groups = vec!["audit-80".into()];
+    d.parameter_groups = vec![group(
+        "app-80",
+        "mysql8.0",
+        vec![user_param("max_connections", "10")],
+    )];
+    let mut orphan = mysql("orphan");
+    orphan.read_replica_source = Some("gone".into());
+    let case = Case {
+        inv: vec![d, orphan],
+        targets: vec!["mysql=8.0"],
+        ..Default::default()
+    };
+    let plan = check(case, "a", &[], &[]);
+    let t = plan.databases[0].target.as_ref().unwrap();
+    assert_eq!(
+        (t.engine_version.as_str(), t.parameter_group.as_str()),
+        ("8.0.42", "app-80")
+    );
+    assert!(plan.parameter_groups.is_empty());
+    let o = plan.database("us-east-1", "orphan").unwrap();
+    assert_eq!(o.strategy, Strategy::WithSource);
+    assert_eq!(o.warnings[0].code, "replica-source-not-planned");
+}
+
+#[test]
+fn plan_json_has_the_documented_fields() {
+    let mut a = mysql("a");
+    a.parameter_groups = vec![group(
+        "g57",
+        "mysql5.7",
+        vec![user_param("tx_isolation", "SERIALIZABLE")],
+    )];
+    let plan = check(one(a, "mysql=8.0"), "a", &[], &[]);
+    let v: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+    for k in [
+        "schema_version",
+        "plan_id",
+        "created_at",
+        "inventory_fingerprint",
+        "targets",
+        "settings",
+        "warnings",
+        "parameter_groups",
+        "databases",
+    ] {
+        assert!(v.get(k).is_some(), "missing top-level {k}");
+    }
+    let d = &v["databases"][0];
+    for k in [
+        "identifier",
+        "region",
+        "arn",
+        "engine",
+        "from_version",
+        "to_version",
+        "strategy",
+        "wave",
+        "blockers",
+        "warnings",
+        "steps",
+        "source",
+        "target",
+    ] {
+        assert!(d.get(k).is_some(), "missing databases[].{k}");
+    }
+    assert_eq!(d["strategy"], "blue-green");
+    assert_eq!(d["steps"][1]["kind"], "snapshot");
+    assert!(d["steps"][1]["resource_name"]
+        .as_str()
+        .unwrap()
+        .ends_with("-a-pre"));
+    assert_eq!(
+        v["parameter_groups"][0]["renamed"][0][1],
+        "transaction_isolation"
+    );
+    if std::env::var_os("SHOW_PLAN").is_some() {
+        println!("{}", plan.to_json());
+    }
 }
