@@ -119,8 +119,13 @@ pub trait RdsBackend: Send + Sync {
     /// Short name for logs: `sim`, `aws`.
     fn kind(&self) -> &'static str;
 
-    async fn describe_instances(&self, region: &str, q: &InstanceQuery) -> BResult<Vec<DbInstance>>;
-    async fn describe_blue_green(&self, region: &str, q: &BlueGreenQuery) -> BResult<Vec<BlueGreen>>;
+    async fn describe_instances(&self, region: &str, q: &InstanceQuery)
+        -> BResult<Vec<DbInstance>>;
+    async fn describe_blue_green(
+        &self,
+        region: &str,
+        q: &BlueGreenQuery,
+    ) -> BResult<Vec<BlueGreen>>;
     async fn describe_snapshots(&self, region: &str, q: &SnapshotQuery) -> BResult<Vec<Snapshot>>;
     async fn create_snapshot(
         &self,
