@@ -6,8 +6,10 @@ use crate::backend::aws::{AwsBackend, AwsOptions};
 use crate::backend::RdsBackend;
 use crate::clock::{rfc3339, wall_now, SharedClock, SystemClock};
 use crate::engine::{Engine, EngineOptions, RunSummary};
+use crate::lifecycle::{self, CleanupOptions};
 use crate::plan::{Plan, PlanSettings};
 use crate::planner::{self, PlanContext, PlanRequest};
+use crate::policy::Policy;
 use crate::sim::{self, SimBackend};
 use crate::store::{DbState, Store};
 use crate::{inventory, report};
@@ -133,6 +135,24 @@ pub enum Cmd {
         #[arg(long)]
         wave: Option<u32>,
     },
+    /// Delete what finished upgrades left: blue/green deployment objects, and old instances
+    /// after their retention (always with a final snapshot). Only what this plan created.
+    Cleanup {
+        #[arg(long)]
+        state: PathBuf,
+        /// Turn off deletion protection on old instances that have it, then delete them.
+        #[arg(long)]
+        disable_deletion_protection: bool,
+    },
+    /// Abort upgrades that have not switched over (deletes their green side); after switchover
+    /// it changes nothing and prints the rollback path.
+    Abort {
+        #[arg(long)]
+        state: PathBuf,
+        /// Database identifier (repeat); default: every unfinished database.
+        #[arg(long = "db")]
+        dbs: Vec<String>,
+    },
     /// Print the least-privilege IAM policy for the AWS backend.
     IamPolicy,
     /// Run the whole job on a fresh simulated fleet: sim init, plan, apply --approve-switchover.
@@ -207,6 +227,10 @@ pub struct PlanArgs {
     /// Plan offline from an inventory file instead of discovering live.
     #[arg(long)]
     inventory: Option<PathBuf>,
+    /// Rollout policy (TOML: waves, canary, limits, failure budget, windows, retention);
+    /// see plans/policy.example.toml. It is embedded in the plan.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// ENGINE=VERSION, e.g. mysql=8.0 (newest valid 8.0.x) or mysql=8.0.40.
     #[arg(long = "target", required = true)]
     targets: Vec<String>,
@@ -235,9 +259,9 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// Databases in flight at once.
-    #[arg(long, default_value_t = 4)]
-    concurrency: usize,
+    /// Databases in flight at once (default: the policy's per_account, else 4).
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Approve the switchover of every database (recorded in the state file).
     #[arg(long)]
     approve_switchover: bool,
@@ -401,6 +425,26 @@ async fn run(cli: Cli) -> Result<i32> {
             ));
             Ok(0)
         }
+        Cmd::Cleanup {
+            state,
+            disable_deletion_protection,
+        } => {
+            let mut store = Store::open(state)?;
+            check_backend(&cli, &store)?;
+            let (backend, clock, _) = connect(&cli).await?;
+            let opts = CleanupOptions {
+                disable_deletion_protection: *disable_deletion_protection,
+            };
+            let actions = lifecycle::cleanup(backend.as_ref(), &mut store, &clock, &opts).await?;
+            Ok(print_actions(&actions))
+        }
+        Cmd::Abort { state, dbs } => {
+            let mut store = Store::open(state)?;
+            check_backend(&cli, &store)?;
+            let (backend, clock, _) = connect(&cli).await?;
+            let actions = lifecycle::abort(backend.as_ref(), &mut store, &clock, dbs).await?;
+            Ok(print_actions(&actions))
+        }
         Cmd::IamPolicy => {
             out(&crate::iam::policy_json());
             Ok(0)
@@ -425,6 +469,24 @@ async fn run(cli: Cli) -> Result<i32> {
             )
             .await
         }
+    }
+}
+
+/// Print a cleanup/abort report; exit 1 when something failed.
+fn print_actions(actions: &[lifecycle::Action]) -> i32 {
+    if actions.is_empty() {
+        out("nothing to do");
+        return 0;
+    }
+    let mut s = String::new();
+    for a in actions {
+        s.push_str(&format!("{a}\n"));
+    }
+    out(&s);
+    if actions.iter().any(|a| a.outcome == "failed") {
+        1
+    } else {
+        0
     }
 }
 
@@ -563,7 +625,11 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
         settings,
         created_at: now,
     };
-    let plan = planner::plan(&inv, &ctx, &req)?;
+    let mut plan = planner::plan(&inv, &ctx, &req)?;
+    if let Some(p) = &args.policy {
+        let policy = Policy::load(p)?;
+        plan.apply_policy(&policy, &inv);
+    }
     let path = args
         .output
         .clone()
@@ -602,7 +668,13 @@ fn check_backend(cli: &Cli, store: &Store) -> Result<()> {
 }
 
 async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result<i32> {
-    if run.concurrency == 0 {
+    let concurrency = run.concurrency.unwrap_or_else(|| {
+        plan.policy
+            .as_ref()
+            .map(|p| p.concurrency.per_account)
+            .unwrap_or(4)
+    });
+    if concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
     let (backend, clock, _regions) = connect(cli).await?;
@@ -642,7 +714,7 @@ async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result
     let store = Store::create_or_open(state, &plan, cli.backend.as_str(), clock.now())?;
     check_backend(cli, &store)?;
     let opts = EngineOptions {
-        concurrency: run.concurrency,
+        concurrency,
         approve_switchover: run.approve_switchover,
         api_rate: run.api_rate,
         poll_interval: Duration::from_secs(run.poll_secs.max(1)),

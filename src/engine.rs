@@ -209,6 +209,9 @@ enum Outcome {
     Progress,
 }
 
+/// Attempts of a create call refused with `InvalidState` before the database fails.
+const MAX_INVALID_STATE_RETRIES: i64 = 8;
+
 fn backoff(attempt: i64) -> Duration {
     let secs = 5u64.saturating_mul(1u64 << attempt.clamp(0, 6) as u32);
     Duration::from_secs(secs.min(300))
@@ -1050,6 +1053,11 @@ impl Engine {
             ErrorKind::QuotaExceeded => {
                 // Waiting for headroom is normal in a large rollout: back off longer.
                 self.retry_later(d, step, &e, Duration::from_secs(120))
+            }
+            // The source is briefly busy (`backing-up` after our snapshot, `modifying` by
+            // someone else): wait and retry a bounded number of times, then fail loudly.
+            ErrorKind::InvalidState if step.attempt < MAX_INVALID_STATE_RETRIES => {
+                self.retry_later(d, step, &e, Duration::from_secs(60))
             }
             _ => self.fail(d, step, &format!("{op} failed: {e}")),
         }
