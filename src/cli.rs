@@ -3,6 +3,7 @@
 //! or are blocked, 2 bad input or fatal error). `anyhow` lives here and nowhere else.
 
 use crate::backend::aws::{AwsBackend, AwsOptions};
+use crate::backend::crash::ReadOnly;
 use crate::backend::RdsBackend;
 use crate::clock::{rfc3339, wall_now, SharedClock, SystemClock};
 use crate::engine::{Engine, EngineOptions, RunSummary};
@@ -346,7 +347,8 @@ async fn run(cli: Cli) -> Result<i32> {
         } => {
             let filters = parse_filters(filters)?;
             let (backend, _clock, regions) = connect(&cli).await?;
-            let inv = inventory::discover(backend.as_ref(), &regions, &filters).await?;
+            let backend = ReadOnly::new(backend);
+            let inv = inventory::discover(&backend, &regions, &filters).await?;
             if let Some(path) = output {
                 crate::plan::write_atomic(path, inventory::to_json(&inv).as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -614,9 +616,10 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
         }
         None => {
             let (backend, clock, regions) = connect(cli).await?;
-            let inv = inventory::discover(backend.as_ref(), &regions, &filters).await?;
+            let backend = ReadOnly::new(backend);
+            let inv = inventory::discover(&backend, &regions, &filters).await?;
             let engines: Vec<String> = targets.keys().cloned().collect();
-            let ctx = planner::gather_context(backend.as_ref(), &regions, &engines).await;
+            let ctx = planner::gather_context(&backend, &regions, &engines).await;
             (inv, ctx, clock.now())
         }
     };
@@ -627,7 +630,9 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
     };
     let mut plan = planner::plan(&inv, &ctx, &req)?;
     if let Some(p) = &args.policy {
-        let policy = Policy::load(p)?;
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("reading policy file {}", p.display()))?;
+        let policy = Policy::parse(&p.display().to_string(), &text)?;
         plan.apply_policy(&policy, &inv);
     }
     let path = args

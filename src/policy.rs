@@ -4,21 +4,15 @@
 //!
 //! The policy is embedded in the plan, so the reviewed plan carries the rules the rollout
 //! follows and `apply` cannot be run with different ones by accident. This module is pure:
-//! parsing, validation and wave assignment, no IO beyond reading the file it is given.
+//! parsing, validation and wave assignment; the CLI reads the file.
 
 use crate::clock::{minute_of_day, weekday, Millis};
 use crate::domain::{DbInstance, Tags};
 use crate::plan::{Plan, Strategy};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("cannot read policy file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("policy file {path} is not valid: {message}")]
     Parse { path: String, message: String },
     #[error("policy: {0}")]
@@ -162,15 +156,6 @@ pub struct WaveInfo {
 }
 
 impl Policy {
-    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
-            path: p.clone(),
-            source: e,
-        })?;
-        Policy::parse(&p, &text)
-    }
-
     pub fn parse(path: &str, text: &str) -> Result<Policy, PolicyError> {
         let p: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: path.to_string(),

@@ -1,4 +1,6 @@
-//! Test wrappers around a backend: count side effects, and "crash" after k of them.
+//! Wrappers around a backend that police its side effects: [`ReadOnly`] refuses every
+//! mutating call (the dry-run commands `inventory` and `plan` only ever get this), and
+//! [`CrashAfter`] counts side effects and "crashes" after k of them (tests).
 //!
 //! A crash is modelled the way `kill -9` behaves: the engine's future simply stops at the
 //! crash point and is dropped - no error handling, no unwinding through engine code, nothing
@@ -27,6 +29,21 @@ pub struct CrashAfter {
     point: CrashPoint,
     crashed: Arc<Notify>,
     side_effects: AtomicI64,
+    read_only: bool,
+}
+
+/// A backend that answers reads and refuses every mutating call with `InvalidRequest`
+/// (`ReadOnlyBackend`): what dry-run code gets.
+pub struct ReadOnly;
+
+impl ReadOnly {
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(inner: Arc<dyn RdsBackend>) -> CrashAfter {
+        CrashAfter {
+            read_only: true,
+            ..CrashAfter::new(inner, i64::MAX, CrashPoint::AfterCall)
+        }
+    }
 }
 
 impl CrashAfter {
@@ -39,6 +56,7 @@ impl CrashAfter {
             point,
             crashed: Arc::new(Notify::new()),
             side_effects: AtomicI64::new(0),
+            read_only: false,
         }
     }
     /// Completes when the crash happened.
@@ -54,6 +72,13 @@ impl CrashAfter {
     where
         F: std::future::Future<Output = BResult<T>> + Send,
     {
+        if self.read_only {
+            return Err(BackendError::new(
+                ErrorKind::InvalidRequest,
+                "ReadOnlyBackend",
+                "dry-run code may not change anything",
+            ));
+        }
         match self.point {
             CrashPoint::BeforeCall => {
                 if self.remaining.fetch_sub(1, Ordering::SeqCst) <= 0 {
@@ -232,5 +257,44 @@ impl RdsBackend for CrashAfter {
     }
     async fn describe_instance_quota(&self, region: &str) -> BResult<Quota> {
         self.inner.describe_instance_quota(region).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::sim::{init_world, InitOptions, SimBackend};
+
+    #[tokio::test]
+    async fn read_only_refuses_side_effects_and_answers_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite");
+        init_world(
+            &path,
+            &InitOptions {
+                databases: 3,
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap();
+        let sim =
+            Arc::new(SimBackend::open_with_clock(&path, Arc::new(ManualClock::new(0))).unwrap());
+        let ro = ReadOnly::new(sim.clone());
+        let dbs = ro
+            .describe_instances("us-east-1", &InstanceQuery::default())
+            .await
+            .unwrap();
+        let id = &dbs[0].identifier;
+        let e = ro
+            .create_snapshot("us-east-1", id, "s1", &Tags::new())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "ReadOnlyBackend");
+        assert!(
+            sim.trail(true).unwrap().is_empty(),
+            "nothing may reach the backend"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! Each test makes its own temp directory; nothing sleeps on the wall clock
 //! (the engine and the simulator share a `ManualClock`).
 
+mod architecture;
 mod cli;
 mod common;
 mod engine;
