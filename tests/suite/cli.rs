@@ -276,3 +276,85 @@ fn demo_runs_end_to_end() {
     assert!(out.contains("done"), "{out}");
     assert!(Path::new(&c.path("d/plan.md")).exists());
 }
+
+/// Start `apply` with `-v` and return the child once it has logged its first side-effect intent.
+fn start_apply_until_first_intent(
+    c: &Cli,
+    args: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+    let mut child = c
+        .cmd()
+        .args(args)
+        .arg("-v")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if err.read_line(&mut line).unwrap() == 0 {
+            panic!("apply ended before its first side effect");
+        }
+        if line.contains("intent:") {
+            return (child, err);
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_with_a_resume_hint_and_a_second_apply_names_the_lock_holder() {
+    let c = Cli::new();
+    // Slow simulated time, so the run is still going when we interrupt it.
+    c.ok(&[
+        "sim",
+        "init",
+        "--databases",
+        "6",
+        "--seed",
+        "4",
+        "--clean",
+        "--speed",
+        "20",
+    ]);
+    c.ok(&[
+        "plan",
+        "--target",
+        "mysql=8.0",
+        "--target",
+        "postgres=16",
+        "-o",
+        "plan.json",
+    ]);
+    let (mut child, mut err) =
+        start_apply_until_first_intent(&c, &["apply", "plan.json", "--state", "s.sqlite"]);
+    // A second apply on the same state file fails at once, naming the holder.
+    let o = c.run(&["apply", "plan.json", "--state", "s.sqlite"]);
+    assert_eq!(code(&o), 2);
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(msg.contains(&format!("pid {}", child.id())), "{msg}");
+    // Ctrl-C: stop, persist, exit 1 with a resume hint.
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}\n{rest}");
+    assert!(out.contains("rdsfleet resume --state s.sqlite"), "{out}");
+    // The lock was released, and resume goes on from the saved state.
+    let st = c.json(&["status", "--state", "s.sqlite", "--json"]);
+    assert!(
+        st["databases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["step"].is_string()),
+        "{st}"
+    );
+}
