@@ -358,3 +358,62 @@ fn ctrl_c_stops_cleanly_with_a_resume_hint_and_a_second_apply_names_the_lock_hol
         "{st}"
     );
 }
+
+#[tokio::test]
+async fn apply_refuses_a_plan_the_fleet_no_longer_matches() {
+    use rdsfleet::backend::{InstanceQuery, RdsBackend};
+    let c = Cli::new();
+    c.ok(&["sim", "init", "--databases", "6", "--seed", "9", "--clean"]);
+    c.ok(&[
+        "plan",
+        "--target",
+        "mysql=8.0",
+        "--target",
+        "postgres=16",
+        "-o",
+        "plan.json",
+    ]);
+    let plan = rdsfleet::plan::Plan::load(&c.path("plan.json")).unwrap();
+    let victim = plan
+        .databases
+        .iter()
+        .find(|d| d.is_actionable() && d.replicas.is_empty())
+        .unwrap();
+    // Somebody deletes a planned instance behind rdsfleet's back.
+    let sim = rdsfleet::sim::SimBackend::open(&c.path("world.sqlite")).unwrap();
+    if victim.source.deletion_protection {
+        sim.set_deletion_protection(&victim.region, &victim.identifier, false)
+            .await
+            .unwrap();
+    }
+    sim.delete_instance(&victim.region, &victim.identifier, "someone-elses-final")
+        .await
+        .unwrap();
+    let before = sim.trail(true).unwrap().len();
+    let o = c.run(&[
+        "apply",
+        "plan.json",
+        "--state",
+        "s.sqlite",
+        "--approve-switchover",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains(&victim.identifier) && err.contains("drift"),
+        "{err}"
+    );
+    assert!(
+        !c.path("s.sqlite").exists(),
+        "a refused apply writes no state"
+    );
+    assert_eq!(
+        sim.trail(true).unwrap().len(),
+        before,
+        "a refused apply changes nothing"
+    );
+    let _ = sim
+        .describe_instances(&victim.region, &InstanceQuery::default())
+        .await
+        .unwrap();
+}
