@@ -771,7 +771,15 @@ impl Engine {
         upd: StepUpdate,
         event: &str,
     ) -> Result<Outcome, EngineError> {
-        if step.status == to && upd.remote_id.is_none() && upd.error.is_none() {
+        // Same status and nothing new to record: no write, no event (ticks poll often).
+        let same_remote = upd.remote_id.is_none() || upd.remote_id == step.remote_id;
+        let same_error = !upd.set_error || upd.error == step.last_error;
+        if step.status == to
+            && same_remote
+            && same_error
+            && upd.not_before.is_none()
+            && !upd.bump_attempt
+        {
             return Ok(Outcome::Wait);
         }
         let now = self.clock.now();
@@ -1455,7 +1463,7 @@ impl Engine {
                 let timeout = self.plan.settings.switchover_timeout_secs;
                 match self.backend.switchover_blue_green(&p.region, &bg.identifier, timeout).await {
                     Ok(_) => self.step_to(d, &step, StepStatus::Waiting, StepUpdate::remote(&bg.identifier), "switchover started"),
-                    Err(e) if e.kind == ErrorKind::InvalidState => self.retry_later(d, &step, &e, Duration::ZERO),
+                    // InvalidState (a member briefly busy) is retried a bounded number of times.
                     Err(e) => self.call_failed(d, &step, e, "SwitchoverBlueGreenDeployment"),
                 }
             }

@@ -295,7 +295,8 @@ fn start_apply_until_first_intent(
     loop {
         line.clear();
         if err.read_line(&mut line).unwrap() == 0 {
-            panic!("apply ended before its first side effect");
+            let status = child.wait().unwrap();
+            panic!("apply ended ({status}) before its first side effect");
         }
         if line.contains("intent:") {
             return (child, err);
