@@ -786,6 +786,9 @@ async fn drive(
 
 fn next_hint(summary: &RunSummary, state: &Path) -> String {
     let s = state.display();
+    if let Some(reason) = &summary.halted {
+        return format!("halted: {reason}\ncontinue with: rdsfleet resume --state {s}");
+    }
     if summary.interrupted {
         return format!("stopped before the end; continue with: rdsfleet resume --state {s}");
     }
@@ -899,12 +902,15 @@ async fn demo(
     }
     std::fs::create_dir_all(dir)?;
     let world = dir.join("sim-world.sqlite");
+    // Every upgrade keeps its old instance until cleanup, so a fleet-wide blue/green needs
+    // DBInstances quota for twice the fleet: the demo models an operator who raised it first.
     let opts = sim::InitOptions {
         databases,
         seed,
         speed,
         clean: !problems,
         faults: faults.to_string(),
+        instance_quota: Some(2 * databases as i64 + 40),
         ..sim::InitOptions::default()
     };
     let summary = sim::init_world(&world, &opts, wall_now())?;
