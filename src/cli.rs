@@ -559,6 +559,12 @@ fn sim_cmd(cli: &Cli, cmd: &SimCmd) -> Result<i32> {
                 faults: faults.clone(),
                 ..sim::InitOptions::default()
             };
+            if let Some(dir) = cli.sim_world.parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+            }
             let summary = sim::init_world(&cli.sim_world, &opts, wall_now())?;
             out(&format!("{summary}"));
             out(&format!("world: {}", cli.sim_world.display()));

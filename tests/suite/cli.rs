@@ -420,3 +420,17 @@ async fn apply_refuses_a_plan_the_fleet_no_longer_matches() {
         .await
         .unwrap();
 }
+
+/// Regression: `sim init` with the default world path must work in a directory without `state/`.
+#[test]
+fn sim_init_creates_the_world_directory() {
+    let c = Cli::new();
+    let o = c
+        .cmd()
+        .env_remove("RDSFLEET_SIM_WORLD")
+        .args(["sim", "init", "--databases", "3"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(c.path("state/sim-world.sqlite").exists());
+}
