@@ -448,3 +448,87 @@ async fn abort_before_switchover_deletes_green_and_after_switchover_changes_noth
         "snapshots are never deleted"
     );
 }
+
+#[tokio::test]
+async fn cleanup_leaves_deletion_protected_old_instances_alone_without_the_flag() {
+    // The problem fleet has databases with deletion protection on (a plan warning only).
+    let w = world(WorldSpec {
+        databases: 40,
+        seed: 3,
+        clean: false,
+        ..Default::default()
+    });
+    let plan = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let protected: Vec<String> = plan
+        .databases
+        .iter()
+        .filter(|d| d.is_actionable() && d.source.deletion_protection)
+        .map(|d| d.identifier.clone())
+        .collect();
+    assert!(
+        !protected.is_empty(),
+        "fixture needs a deletion-protected database"
+    );
+    for d in plan
+        .databases
+        .iter()
+        .filter(|d| d.source.deletion_protection && d.is_actionable())
+    {
+        assert!(
+            d.warnings.iter().any(|f| f.code == "deletion-protection"),
+            "{}",
+            d.identifier
+        );
+    }
+    let s = w
+        .run(
+            &plan,
+            EngineOptions {
+                concurrency: 40,
+                ..opts(true)
+            },
+        )
+        .await;
+    assert!(s.count(DbState::Done) > 0, "{s:?}");
+    let done: Vec<String> = w
+        .rows()
+        .into_iter()
+        .filter(|r| r.state == DbState::Done)
+        .map(|r| r.identifier)
+        .collect();
+    let protected_done: Vec<&String> = protected.iter().filter(|p| done.contains(p)).collect();
+    assert!(!protected_done.is_empty());
+    w.clock.advance(std::time::Duration::from_secs(73 * 3600));
+    let sim = w.sim();
+    let clock = w.shared_clock();
+    let mut store = Store::open(&w.state_path()).unwrap();
+    let report = lifecycle::cleanup(sim.as_ref(), &mut store, &clock, &CleanupOptions::default())
+        .await
+        .unwrap();
+    let live_old = |id: &str| format!("{id}-old1");
+    for p in &protected_done {
+        let a = report.iter().find(|a| a.resource == live_old(p)).unwrap();
+        assert_eq!(a.outcome, "kept", "{a:?}");
+        assert!(a.detail.contains("deletion protection"), "{a:?}");
+    }
+    assert!(
+        w.ok_calls("ModifyDBInstance").is_empty(),
+        "deletion protection must not be turned off silently"
+    );
+    // With the explicit flag: turned off (logged), then deleted with a final snapshot.
+    let flag = CleanupOptions {
+        disable_deletion_protection: true,
+    };
+    let report = lifecycle::cleanup(sim.as_ref(), &mut store, &clock, &flag)
+        .await
+        .unwrap();
+    for p in &protected_done {
+        let a = report.iter().find(|a| a.resource == live_old(p)).unwrap();
+        assert_eq!(a.outcome, "deleted", "{a:?}");
+    }
+    assert!(store
+        .events(None)
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == "deletion-protection-off"));
+}
