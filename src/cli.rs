@@ -125,6 +125,14 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The run report: what the rollout did (Markdown), from the state file.
+    Report {
+        #[arg(long)]
+        state: PathBuf,
+        /// Also write it to this file.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
     /// Approve switchover for some or all databases of a state file.
     Approve {
         #[arg(long)]
@@ -393,6 +401,18 @@ async fn run(cli: Cli) -> Result<i32> {
                 out(&status_table(&plan, &store)?);
             }
             Ok(summary_code(&dbs))
+        }
+        Cmd::Report { state, output } => {
+            let store = Store::open(state)?;
+            let plan = store.plan()?;
+            let rows = store.databases()?;
+            let md = crate::runreport::render(&plan, &rows, &store.resources()?);
+            if let Some(path) = output {
+                crate::plan::write_atomic(path, md.as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            out(&md);
+            Ok(summary_code(&rows))
         }
         Cmd::Approve { state, dbs, wave } => {
             let mut store = Store::open(state)?;

@@ -15,5 +15,6 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod report;
+pub mod runreport;
 pub mod sim;
 pub mod store;
