@@ -978,12 +978,15 @@ async fn demo(
         "== apply --approve-switchover ==\n{}",
         status_table(&plan, &store)?
     ));
+    let run_report = dir.join("run-report.md");
+    let md = crate::runreport::render(&plan, &store.databases()?, &store.resources()?);
+    std::fs::write(&run_report, md).with_context(|| format!("writing {}", run_report.display()))?;
     let sim = SimBackend::open(&world)?;
     let trail = sim.trail(false)?;
     let mutating = trail.iter().filter(|t| t.mutating).count();
     let throttled = trail.iter().filter(|t| t.outcome == "Throttling").count();
     out(&format!(
-        "\nsimulated time {:.1} h, wall time {:.1} s; API calls {} ({} mutating, {} throttled)\nfiles: {} (plan), {} (report), {} (state)\n{}",
+        "\nsimulated time {:.1} h, wall time {:.1} s; API calls {} ({} mutating, {} throttled)\nfiles: {} (plan), {} (dry-run report), {} (state), {} (run report)\n{}",
         (clock.now() - sim_start) as f64 / 3_600_000.0,
         started.elapsed().as_secs_f64(),
         trail.len(),
@@ -992,6 +995,7 @@ async fn demo(
         plan_path.display(),
         dir.join("plan.md").display(),
         state.display(),
+        run_report.display(),
         next_hint(&summary, &state)
     ));
     Ok(summary.exit_code())

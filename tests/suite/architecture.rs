@@ -84,6 +84,7 @@ fn pure_modules_do_no_io() {
                 "src/planner/prechecks.rs",
                 "src/planner/drift.rs",
                 "src/report.rs",
+                "src/runreport.rs",
                 "src/policy.rs",
                 "src/naming.rs",
             ],
