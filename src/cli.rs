@@ -64,8 +64,9 @@ pub struct Cli {
     )]
     pub sim_world: PathBuf,
     /// AWS profile (standard credential chain otherwise: env, SSO, credential_process...).
-    #[arg(long, global = true)]
-    pub profile: Option<String>,
+    /// `inventory` accepts several (one per account); other commands act in one account.
+    #[arg(long = "profile", global = true)]
+    pub profiles: Vec<String>,
     /// Region to work in; repeat for several.
     #[arg(long = "region", global = true)]
     pub regions: Vec<String>,
@@ -354,9 +355,23 @@ async fn run(cli: Cli) -> Result<i32> {
             filters,
         } => {
             let filters = parse_filters(filters)?;
-            let (backend, _clock, regions) = connect(&cli).await?;
-            let backend = ReadOnly::new(backend);
-            let inv = inventory::discover(&backend, &regions, &filters).await?;
+            // One discovery per profile (account); the ARNs tell the accounts apart.
+            let profiles: Vec<Option<String>> =
+                if cli.profiles.is_empty() || cli.backend == BackendKind::Sim {
+                    vec![None]
+                } else {
+                    cli.profiles.iter().cloned().map(Some).collect()
+                };
+            let mut inv = Vec::new();
+            for profile in profiles {
+                let (backend, _clock, regions) = connect_profile(&cli, profile.clone()).await?;
+                let backend = ReadOnly::new(backend);
+                inv.extend(
+                    inventory::discover(&backend, &regions, &filters)
+                        .await
+                        .with_context(|| format!("profile {}", profile.unwrap_or_default()))?,
+                );
+            }
             if let Some(path) = output {
                 crate::plan::write_atomic(path, inventory::to_json(&inv).as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -521,6 +536,19 @@ fn parse_filters(filters: &[String]) -> Result<Vec<inventory::Filter>> {
 
 /// Build the backend the global flags ask for, its clock, and the regions to work in.
 async fn connect(cli: &Cli) -> Result<(Arc<dyn RdsBackend>, SharedClock, Vec<String>)> {
+    if cli.profiles.len() > 1 {
+        bail!(
+            "{} profiles given: only `inventory` works across several accounts; plan and apply act in one account at a time (pass one --profile)",
+            cli.profiles.len()
+        );
+    }
+    connect_profile(cli, cli.profiles.first().cloned()).await
+}
+
+async fn connect_profile(
+    cli: &Cli,
+    profile: Option<String>,
+) -> Result<(Arc<dyn RdsBackend>, SharedClock, Vec<String>)> {
     match cli.backend {
         BackendKind::Sim => {
             if !cli.sim_world.exists() {
@@ -550,7 +578,7 @@ async fn connect(cli: &Cli) -> Result<(Arc<dyn RdsBackend>, SharedClock, Vec<Str
                 cli.regions.clone()
             };
             let opts = AwsOptions {
-                profile: cli.profile.clone(),
+                profile,
                 endpoint_url: cli.endpoint_url.clone(),
                 ..AwsOptions::default()
             };

@@ -64,6 +64,18 @@ fn bad_input_exits_2_and_changes_nothing() {
     assert_eq!(code(&o), 2);
     let o = c.run(&["status", "--state", "nope.sqlite"]);
     assert_eq!(code(&o), 2);
+    // Plan and apply act in one account: several profiles are refused before anything runs.
+    let o = c.run(&[
+        "--profile",
+        "a",
+        "--profile",
+        "b",
+        "plan",
+        "--target",
+        "mysql=8.0",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("one account"));
     let o = c.run(&[
         "--backend",
         "sim",
