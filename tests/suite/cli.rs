@@ -446,3 +446,74 @@ fn sim_init_creates_the_world_directory() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(c.path("state/sim-world.sqlite").exists());
 }
+
+#[test]
+fn policy_waves_are_approved_wave_by_wave() {
+    let c = Cli::new();
+    c.ok(&[
+        "sim",
+        "init",
+        "--databases",
+        "12",
+        "--seed",
+        "6",
+        "--clean",
+        "--speed",
+        "5000",
+    ]);
+    std::fs::write(
+        c.path("policy.toml"),
+        "[switchover]\nreadiness_stable_secs = 60\n\n[[wave]]\nname = \"dev\"\nselect = [\"tag:env=dev\"]\n\n[[wave]]\nname = \"rest\"\nselect = [\"tag:env=staging\", \"tag:env=prod\"]\n",
+    )
+    .unwrap();
+    c.ok(&[
+        "plan",
+        "--policy",
+        "policy.toml",
+        "--target",
+        "mysql=8.0",
+        "--target",
+        "postgres=16",
+        "-o",
+        "p.json",
+    ]);
+    let plan = rdsfleet::plan::Plan::load(&c.path("p.json")).unwrap();
+    assert_eq!(plan.waves.len(), 2);
+    assert!(plan.policy.is_some(), "the policy is embedded in the plan");
+    let o = c.run(&["apply", "p.json", "--state", "s.sqlite"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let wave_states = |st: &serde_json::Value, w: u64| -> Vec<String> {
+        st["databases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["wave"] == w && d["state"] != "skipped" && d["state"] != "blocked")
+            .map(|d| d["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let st = c.json(&["status", "--state", "s.sqlite", "--json"]);
+    assert!(
+        wave_states(&st, 1).iter().all(|s| s == "awaiting-approval"),
+        "{st}"
+    );
+    assert!(wave_states(&st, 2).iter().all(|s| s == "pending"), "{st}");
+    c.ok(&["approve", "--state", "s.sqlite", "--wave", "1"]);
+    let o = c.run(&["resume", "--state", "s.sqlite"]);
+    assert_eq!(code(&o), 0);
+    let st = c.json(&["status", "--state", "s.sqlite", "--json"]);
+    assert!(wave_states(&st, 1).iter().all(|s| s == "done"), "{st}");
+    assert!(
+        wave_states(&st, 2).iter().all(|s| s == "awaiting-approval"),
+        "{st}"
+    );
+    c.ok(&["approve", "--state", "s.sqlite", "--wave", "2"]);
+    let o = c.run(&["resume", "--state", "s.sqlite"]);
+    assert_eq!(code(&o), 0);
+    let st = c.json(&["status", "--state", "s.sqlite", "--json"]);
+    assert!(wave_states(&st, 2).iter().all(|s| s == "done"), "{st}");
+    let report = c.ok(&["report", "--state", "s.sqlite"]);
+    assert!(
+        report.contains("## Databases") && report.contains("makespan"),
+        "{report}"
+    );
+}
