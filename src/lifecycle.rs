@@ -107,20 +107,7 @@ async fn cleanup_inner(
             .map(|r| r.status)
             != Some("deleted".into())
         {
-            let q = BlueGreenQuery {
-                names: vec![bg_name.to_string()],
-                identifiers: vec![],
-            };
-            let found = backend
-                .describe_blue_green(region, &q)
-                .await
-                .map_err(|e| LifecycleError::Backend {
-                    op: "DescribeBlueGreenDeployments",
-                    region: region.into(),
-                    source: e,
-                })?
-                .into_iter()
-                .find(|b| b.name == bg_name);
+            let found = find_blue_green(backend, region, bg_name).await?;
             match found {
                 None => {
                     store.set_resource(
@@ -322,6 +309,28 @@ async fn cleanup_inner(
     Ok(out)
 }
 
+/// The deployment named `name` in `region`, if any (one filtered describe).
+async fn find_blue_green(
+    backend: &dyn RdsBackend,
+    region: &str,
+    name: &str,
+) -> Result<Option<crate::domain::BlueGreen>, LifecycleError> {
+    let q = BlueGreenQuery {
+        names: vec![name.to_string()],
+        identifiers: vec![],
+    };
+    Ok(backend
+        .describe_blue_green(region, &q)
+        .await
+        .map_err(|e| LifecycleError::Backend {
+            op: "DescribeBlueGreenDeployments",
+            region: region.into(),
+            source: e,
+        })?
+        .into_iter()
+        .find(|b| b.name == name))
+}
+
 fn old_of(detail: &Option<String>, identifier: &str) -> bool {
     detail
         .as_deref()
@@ -389,20 +398,7 @@ async fn abort_inner(
             .resource_name(StepKind::Snapshot)
             .unwrap_or_default()
             .to_string();
-        let q = BlueGreenQuery {
-            names: vec![bg_name.clone()],
-            identifiers: vec![],
-        };
-        let bg = backend
-            .describe_blue_green(region, &q)
-            .await
-            .map_err(|e| LifecycleError::Backend {
-                op: "DescribeBlueGreenDeployments",
-                region: region.into(),
-                source: e,
-            })?
-            .into_iter()
-            .find(|b| b.name == bg_name);
+        let bg = find_blue_green(backend, region, &bg_name).await?;
         let switched = row.steps.iter().any(|s| {
             s.kind == StepKind::Switchover
                 && matches!(s.status, StepStatus::Done | StepStatus::Waiting)

@@ -890,15 +890,7 @@ impl Store {
                 "SELECT region, kind, name, status, detail FROM resources
                  WHERE region = ?1 AND kind = ?2 AND name = ?3",
                 params![region, kind, name],
-                |r| {
-                    Ok(ResourceRow {
-                        region: r.get(0)?,
-                        kind: r.get(1)?,
-                        name: r.get(2)?,
-                        status: r.get(3)?,
-                        detail: r.get(4)?,
-                    })
-                },
+                resource_row,
             )
             .optional()
             .map_err(|e| self.err(e))
@@ -910,15 +902,7 @@ impl Store {
             .prepare("SELECT region, kind, name, status, detail FROM resources ORDER BY region, kind, name")
             .map_err(|e| self.err(e))?;
         let v = stmt
-            .query_map([], |r| {
-                Ok(ResourceRow {
-                    region: r.get(0)?,
-                    kind: r.get(1)?,
-                    name: r.get(2)?,
-                    status: r.get(3)?,
-                    detail: r.get(4)?,
-                })
-            })
+            .query_map([], resource_row)
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
@@ -951,6 +935,17 @@ impl Store {
     pub fn default_path(plan_id: &str) -> PathBuf {
         PathBuf::from("state").join(format!("{plan_id}.sqlite"))
     }
+}
+
+/// A `resources` row (columns region, kind, name, status, detail).
+fn resource_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResourceRow> {
+    Ok(ResourceRow {
+        region: r.get(0)?,
+        kind: r.get(1)?,
+        name: r.get(2)?,
+        status: r.get(3)?,
+        detail: r.get(4)?,
+    })
 }
 
 /// Optional column updates carried by a [`Store::transition`].
