@@ -9,5 +9,5 @@ if [ -x "$venv/bin/moto_server" ] && "$venv/bin/python" -c 'import moto, boto3' 
   exit 0
 fi
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]' boto3
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'boto3>=1.34,<2'
 "$venv/bin/moto_server" --help >/dev/null

@@ -321,7 +321,21 @@ impl Engine {
                 halted = Some(reason);
                 break;
             }
-            let progressed = self.tick(dbs).await?;
+            // The first tick only reconciles what was in flight (a resume after a crash):
+            // nothing new starts before every in-flight step has been observed again.
+            let admit = ticks > 0 || !dbs.iter().any(|d| d.state == DbState::Running);
+            if !admit {
+                let n = dbs.iter().filter(|d| d.state == DbState::Running).count();
+                let now = self.clock.now();
+                self.store.event(
+                    None,
+                    None,
+                    "reconcile",
+                    &format!("reconciling {n} in-flight database(s) before starting anything new"),
+                    now,
+                )?;
+            }
+            let progressed = self.tick(dbs, admit).await?;
             ticks += 1;
             if let Some(reason) = self.quota_stall(progressed)? {
                 halted = Some(reason);
@@ -402,7 +416,7 @@ impl Engine {
     }
 
     /// One observe-and-advance pass. Returns whether anything changed.
-    async fn tick(&mut self, dbs: Vec<DbRow>) -> Result<bool, EngineError> {
+    async fn tick(&mut self, dbs: Vec<DbRow>, admit: bool) -> Result<bool, EngineError> {
         let mut progressed = false;
         self.quota.clear();
         self.window_blocked = false;
@@ -460,7 +474,8 @@ impl Engine {
                     progressed = true;
                 }
                 DbState::Pending
-                    if free > 0
+                    if admit
+                        && free > 0
                         && !self.cancelled()
                         && in_flight_region.get(&d.region).copied().unwrap_or(0) < per_region
                         && Some(self.plan.databases[d.id as usize].wave) == open_wave =>
