@@ -280,7 +280,19 @@ pub fn render_markdown(plan: &Plan) -> String {
 
     // Per-wave tables.
     for wave in &waves {
-        let _ = writeln!(o, "\n## Wave {wave}\n");
+        match plan.waves.iter().find(|w| w.number == *wave) {
+            Some(w) => {
+                let limit = w
+                    .concurrency
+                    .map(|c| format!(", at most {c} at once"))
+                    .unwrap_or_default();
+                let _ = writeln!(o, "\n## Wave {wave}: {}{limit}\n", w.name);
+                let _ = writeln!(o, "Starts only when every database of the previous wave has switched over and been verified.\n");
+            }
+            None => {
+                let _ = writeln!(o, "\n## Wave {wave}\n");
+            }
+        }
         let _ = writeln!(
             o,
             "| database | region | engine | from | to | class | storage | parameter group | replicas | est. | warnings |"
