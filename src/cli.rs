@@ -19,7 +19,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -795,11 +794,11 @@ async fn drive(
     quiet: bool,
 ) -> Result<RunSummary> {
     let mut engine = Engine::new(backend, clock, store, opts)?;
-    let cancel = engine.cancel_flag();
+    let cancel = engine.canceller();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ninterrupt: finishing the call in flight, then stopping (state is saved)");
-            cancel.store(true, Ordering::SeqCst);
+            cancel.cancel();
         }
     });
     let total = engine.store().databases()?.len() as u64;

@@ -155,6 +155,20 @@ impl ApiBudget {
     }
 }
 
+/// Stops a run from another task (the Ctrl-C handler).
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    flag: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Canceller {
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
 /// What one tick saw of a region.
 #[derive(Debug, Default)]
 struct RegionObs {
@@ -182,6 +196,7 @@ pub struct Engine {
     plan: Plan,
     opts: EngineOptions,
     cancel: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
     budget: ApiBudget,
     api_calls: u64,
     progress: Option<ProgressFn>,
@@ -251,6 +266,7 @@ impl Engine {
             plan,
             opts,
             cancel: Arc::new(AtomicBool::new(false)),
+            wake: Arc::new(tokio::sync::Notify::new()),
             budget,
             api_calls: 0,
             progress: None,
@@ -258,9 +274,13 @@ impl Engine {
         })
     }
 
-    /// A flag that, once set (Ctrl-C), makes the run stop starting new work and return.
-    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
-        self.cancel.clone()
+    /// A handle that, once cancelled (Ctrl-C), makes the run stop starting new work and
+    /// return, waking it from a poll sleep at once.
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            flag: self.cancel.clone(),
+            wake: self.wake.clone(),
+        }
     }
 
     pub fn on_progress(&mut self, f: ProgressFn) {
@@ -365,7 +385,11 @@ impl Engine {
             } else {
                 self.opts.poll_interval
             };
-            self.clock.sleep(nap).await;
+            let wake = self.wake.clone();
+            tokio::select! {
+                _ = self.clock.sleep(nap) => {}
+                _ = wake.notified() => {}
+            }
         }
         let dbs = self.store.databases()?;
         let summary = RunSummary {
