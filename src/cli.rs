@@ -776,6 +776,11 @@ async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result
         approve_switchover: run.approve_switchover,
         api_rate: run.api_rate,
         poll_interval: Duration::from_secs(run.poll_secs.max(1)),
+        // The tick right after progress is never slower than a normal poll: with
+        // `--poll-secs 1` (an emulator answers at once) the fixed 2 s default would dominate.
+        fast_interval: EngineOptions::default()
+            .fast_interval
+            .min(Duration::from_secs(run.poll_secs.max(1))),
         ..EngineOptions::default()
     };
     let summary = drive(backend, clock, store, opts, cli.quiet).await?;

@@ -1531,8 +1531,18 @@ impl Engine {
                 if live.status != "available" {
                     problems.push(format!("{} is {}", p.identifier, live.status));
                 }
+                // The production name must now be the green instance, whose DbiResourceId
+                // differs from the source's. An old `-oldN` instance that carries the source's id
+                // proves the rename happened: an endpoint that repeats resource ids across
+                // instances (moto gives every instance the same one) must not stall verify.
+                let renamed_old_has_source_id = (1..=9).any(|n| {
+                    o.instances
+                        .get(&format!("{}-old{n}", p.identifier))
+                        .is_some_and(|i| i.dbi_resource_id == p.source.dbi_resource_id)
+                });
                 if !p.source.dbi_resource_id.is_empty()
                     && live.dbi_resource_id == p.source.dbi_resource_id
+                    && !renamed_old_has_source_id
                 {
                     problems.push(format!("{} is still the old instance", p.identifier));
                 }

@@ -4,6 +4,8 @@
 //! and seeds it. Seeding and verification go through boto3 (an independent client), never
 //! through rdsfleet's own view, so a mapping bug cannot hide behind itself.
 
+#[path = "moto/cli.rs"]
+mod cli;
 #[path = "moto/harness.rs"]
 mod harness;
 
