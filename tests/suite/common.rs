@@ -30,6 +30,9 @@ pub struct WorldSpec {
     pub clean: bool,
     pub faults: String,
     pub instance_quota: Option<i64>,
+    /// The simulator's token bucket per region (`InitOptions::throttle_burst` / `_rate`).
+    pub throttle_burst: f64,
+    pub throttle_rate: f64,
 }
 
 impl Default for WorldSpec {
@@ -40,6 +43,8 @@ impl Default for WorldSpec {
             clean: true,
             faults: String::new(),
             instance_quota: None,
+            throttle_burst: sim::InitOptions::default().throttle_burst,
+            throttle_rate: sim::InitOptions::default().throttle_rate,
         }
     }
 }
@@ -56,6 +61,7 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+#[allow(clippy::needless_update)]
 pub fn world(spec: WorldSpec) -> World {
     let dir = tempdir();
     let path = dir.path().join("world.sqlite");
@@ -66,6 +72,9 @@ pub fn world(spec: WorldSpec) -> World {
         clean: spec.clean,
         faults: spec.faults,
         instance_quota: spec.instance_quota,
+        throttle_burst: spec.throttle_burst,
+        throttle_rate: spec.throttle_rate,
+        // Every field is set today; kept so a field added to InitOptions later still builds.
         ..sim::InitOptions::default()
     };
     sim::init_world(&path, &opts, t0()).unwrap();
@@ -126,6 +135,19 @@ impl World {
     }
     pub fn trail(&self) -> Vec<TrailEntry> {
         self.sim().trail(false).unwrap()
+    }
+    /// Calls of `action` that took effect, counted per resource: `ok`, and calls whose response
+    /// a `5xx-after` fault lost (the effect happened, so they count as side effects too).
+    pub fn effective_calls(&self, action: &str) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for t in self.trail() {
+            let lost = t.outcome == "InternalFailure"
+                && t.params.get("sim_effect_applied") == Some(&serde_json::Value::Bool(true));
+            if t.action == action && (t.outcome == "ok" || lost) {
+                *m.entry(t.resource.clone()).or_insert(0) += 1;
+            }
+        }
+        m
     }
     /// Successful calls of `action`, counted per resource.
     pub fn ok_calls(&self, action: &str) -> BTreeMap<String, usize> {

@@ -6,4 +6,5 @@ mod architecture;
 mod cli;
 mod common;
 mod engine;
+mod faults;
 mod rollout;
