@@ -6,6 +6,7 @@ file (SQLite, written by `rdsfleet apply`), and prints:
   - API calls per region, throttled calls, outcomes;
   - the peak API rate per region: max calls in any 1 s of simulated time, and in any 10 s
     window divided by 10 (the simulator's bucket is 300 burst, 12/s sustained);
+  - side effects per action, and any made twice (there must be none);
   - outcomes by database state;
   - the makespan (first engine call to last database event) against a lower bound:
     number of waves x the longest single-database path (admission -> done), because a wave
@@ -77,6 +78,15 @@ def main():
         print(f"  {region}: {len(times)} calls, {throttled[region]} throttled, "
               f"peak {p1} calls in 1 s, peak {p10:.1f}/s over 10 s")
 
+    # Side effects made more than once (a lost `5xx-after` response counts as made).
+    for action in ("CreateDBSnapshot", "CreateBlueGreenDeployment",
+                   "SwitchoverBlueGreenDeployment", "CreateDBParameterGroup"):
+        made = collections.Counter(
+            t["resource"] for t in trail
+            if t["action"] == action
+            and (t["outcome"] == "ok" or (t.get("params") or {}).get("sim_effect_applied")))
+        rep = sorted(k for k, v in made.items() if v > 1)
+        print(f"  {action}: {len(made)} made, repeated: {rep or 'none'}")
     states = collections.Counter(s for (s,) in db.execute("SELECT state FROM databases"))
     print(f"databases by state: {dict(states)}")
 

@@ -460,7 +460,13 @@ async fn failure_budget_halts_the_run_and_resume_finishes_the_others() {
     }
     // Resume: the budget counts this run's failures, so it goes on (and may halt once more
     // when the second target fails in it).
+    let done_before = w.rows().iter().filter(|r| r.state == DbState::Done).count();
     let rest = run_until_not_halted(&w, &p, o, 3).await;
+    println!("failure budget: first {first:?}, then {rest:?}");
+    assert!(
+        w.rows().iter().filter(|r| r.state == DbState::Done).count() > done_before,
+        "the resumed run did not continue"
+    );
     let last = rest.last().unwrap();
     assert!(last.halted.is_none(), "{rest:?}");
     assert_eq!(last.exit_code(), 1, "two databases failed: {last:?}");
