@@ -363,8 +363,8 @@ async fn run(cli: Cli) -> Result<i32> {
                 };
             let mut inv = Vec::new();
             for profile in profiles {
-                let (backend, _clock, regions) = connect_profile(&cli, profile.clone()).await?;
-                let backend = ReadOnly::new(backend);
+                let (backend, clock, regions) = connect_profile(&cli, profile.clone()).await?;
+                let backend = ReadOnly::new(backend, clock);
                 inv.extend(
                     inventory::discover(&backend, &regions, &filters)
                         .await
@@ -669,7 +669,7 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
         }
         None => {
             let (backend, clock, regions) = connect(cli).await?;
-            let backend = ReadOnly::new(backend);
+            let backend = ReadOnly::new(backend, clock.clone());
             let inv = inventory::discover(&backend, &regions, &filters).await?;
             let engines: Vec<String> = targets.keys().cloned().collect();
             let ctx = planner::gather_context(&backend, &regions, &engines).await;
@@ -977,12 +977,13 @@ async fn demo(
     let clock = sim.clock();
     let backend: Arc<dyn RdsBackend> = Arc::new(sim);
     let regions: Vec<String> = sim::SIM_REGIONS.iter().map(|s| s.to_string()).collect();
-    let inv = inventory::discover(backend.as_ref(), &regions, &[]).await?;
+    let reader = ReadOnly::new(backend.clone(), clock.clone());
+    let inv = inventory::discover(&reader, &regions, &[]).await?;
     let mut targets = BTreeMap::new();
     targets.insert("mysql".to_string(), "8.0".to_string());
     targets.insert("postgres".to_string(), "16".to_string());
     let engines: Vec<String> = targets.keys().cloned().collect();
-    let ctx = planner::gather_context(backend.as_ref(), &regions, &engines).await;
+    let ctx = planner::gather_context(&reader, &regions, &engines).await;
     let plan = planner::plan(
         &inv,
         &ctx,

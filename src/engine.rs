@@ -172,11 +172,26 @@ impl Canceller {
 /// What one tick saw of a region.
 #[derive(Debug, Default)]
 struct RegionObs {
-    /// False when the describe failed this tick (throttled, transient): act on nothing.
-    ok: bool,
+    /// Which parts were described successfully this tick. A database only acts on a part
+    /// that was seen (a step needing snapshots waits while the snapshot describe failed).
+    instances_ok: bool,
+    snapshots_ok: bool,
+    blue_greens_ok: bool,
     instances: HashMap<String, DbInstance>,
     snapshots: HashMap<String, Snapshot>,
     blue_greens: HashMap<String, BlueGreen>,
+}
+
+impl RegionObs {
+    fn ready_for(&self, step: StepKind) -> bool {
+        match step {
+            StepKind::Precheck | StepKind::ParameterGroup | StepKind::Verify => self.instances_ok,
+            StepKind::Snapshot => self.snapshots_ok,
+            StepKind::CreateBlueGreen | StepKind::WaitReady => self.blue_greens_ok,
+            // Describes its deployment again right before acting.
+            StepKind::Switchover => true,
+        }
+    }
 }
 
 /// Progress callback payload: the counts after a tick.
@@ -210,6 +225,9 @@ pub struct Engine {
     quota_warned: HashSet<String>,
     /// True when approved databases are only waiting for a switchover window.
     window_blocked: bool,
+    /// An observation was throttled this tick; `throttled_streak` ticks in a row.
+    throttled_this_tick: bool,
+    throttled_streak: u32,
     /// Databases that waited for quota headroom this tick.
     quota_waiting: usize,
     /// Since when every database in flight has been waiting for quota.
@@ -259,6 +277,8 @@ impl Engine {
             quota_warned: HashSet::new(),
             window_blocked: false,
             quota_waiting: 0,
+            throttled_this_tick: false,
+            throttled_streak: 0,
             quota_stalled_since: None,
             backend,
             clock,
@@ -377,7 +397,16 @@ impl Engine {
                 interrupted = true;
                 break;
             }
-            let nap = if progressed {
+            // Throttled: back off exponentially so the account's token bucket (shared with
+            // every other tool) refills enough for a whole observation.
+            self.throttled_streak = if self.throttled_this_tick {
+                self.throttled_streak + 1
+            } else {
+                0
+            };
+            let nap = if self.throttled_streak > 0 {
+                self.opts.poll_interval * (1u32 << self.throttled_streak.min(4))
+            } else if progressed {
                 self.opts.fast_interval
             } else if self.window_blocked {
                 // Nothing to do but wait for a switchover window: sleep until it opens.
@@ -444,6 +473,7 @@ impl Engine {
         let mut progressed = false;
         self.quota.clear();
         self.window_blocked = false;
+        self.throttled_this_tick = false;
         self.quota_waiting = 0;
         // Admission: fill free slots with pending databases, lowest wave first, plan order,
         // within the account, region and wave limits. Wave k+1 opens only when every database
@@ -535,7 +565,11 @@ impl Engine {
             let Some(o) = obs.get(&d.region) else {
                 continue;
             };
-            if !o.ok {
+            let ready = d
+                .current_step()
+                .map(|s| o.ready_for(s.kind))
+                .unwrap_or(o.instances_ok);
+            if !ready {
                 continue;
             }
             if let Outcome::Progress = self.advance(d, o).await? {
@@ -718,13 +752,20 @@ impl Engine {
             identifiers: vec![],
             engines: engines.into_iter().collect(),
         };
+        // Each part is observed on its own: a failed part only holds back the steps that
+        // need it. After a throttled call the rest of this region waits for the next tick.
+        o.snapshots_ok = snaps.is_empty();
+        o.blue_greens_ok = bgs.is_empty();
         match self.backend.describe_instances(region, &q).await {
             Ok(v) => {
                 o.instances = v.into_iter().map(|i| (i.identifier.clone(), i)).collect();
+                o.instances_ok = true;
             }
             Err(e) => {
                 self.note_observe_error(region, "DescribeDBInstances", &e)?;
-                return Ok(o);
+                if e.kind == ErrorKind::Throttled {
+                    return Ok(o);
+                }
             }
         }
         if !snaps.is_empty() {
@@ -734,10 +775,15 @@ impl Engine {
                 instance_ids: vec![],
             };
             match self.backend.describe_snapshots(region, &q).await {
-                Ok(v) => o.snapshots = v.into_iter().map(|s| (s.identifier.clone(), s)).collect(),
+                Ok(v) => {
+                    o.snapshots = v.into_iter().map(|s| (s.identifier.clone(), s)).collect();
+                    o.snapshots_ok = true;
+                }
                 Err(e) => {
                     self.note_observe_error(region, "DescribeDBSnapshots", &e)?;
-                    return Ok(o);
+                    if e.kind == ErrorKind::Throttled {
+                        return Ok(o);
+                    }
                 }
             }
         }
@@ -748,23 +794,27 @@ impl Engine {
                 identifiers: vec![],
             };
             match self.backend.describe_blue_green(region, &q).await {
-                Ok(v) => o.blue_greens = v.into_iter().map(|b| (b.name.clone(), b)).collect(),
+                Ok(v) => {
+                    o.blue_greens = v.into_iter().map(|b| (b.name.clone(), b)).collect();
+                    o.blue_greens_ok = true;
+                }
                 Err(e) => {
                     self.note_observe_error(region, "DescribeBlueGreenDeployments", &e)?;
-                    return Ok(o);
                 }
             }
         }
-        o.ok = true;
         Ok(o)
     }
 
     fn note_observe_error(
-        &self,
+        &mut self,
         region: &str,
         op: &str,
         e: &BackendError,
     ) -> Result<(), EngineError> {
+        if e.kind == ErrorKind::Throttled {
+            self.throttled_this_tick = true;
+        }
         tracing::warn!(region, op, error = %e, "describe failed; will retry next tick");
         self.store.event(
             None,
@@ -835,6 +885,12 @@ impl Engine {
         e: &BackendError,
         extra: Duration,
     ) -> Result<Outcome, EngineError> {
+        if e.kind == ErrorKind::Throttled {
+            // A throttled side effect slows the whole loop down too: otherwise the next
+            // tick's describes take the few tokens the account has left, and the call
+            // starves behind them.
+            self.throttled_this_tick = true;
+        }
         let at = self.clock.now() + ms(backoff(step.attempt)) + ms(extra);
         let msg = format!("{e} (will retry)");
         self.step_to(

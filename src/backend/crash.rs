@@ -10,6 +10,7 @@
 //! [`CrashAfter::crashed`] and drop the engine when it fires.
 
 use super::*;
+use crate::clock::SharedClock;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -30,17 +31,25 @@ pub struct CrashAfter {
     crashed: Arc<Notify>,
     side_effects: AtomicI64,
     read_only: bool,
+    /// Retry reads that fail with a retryable error (throttled, transient), sleeping on this
+    /// clock: dry-run discovery gets what the engine's own retries give apply.
+    read_retry: Option<SharedClock>,
 }
 
 /// A backend that answers reads and refuses every mutating call with `InvalidRequest`
-/// (`ReadOnlyBackend`): what dry-run code gets.
+/// (`ReadOnlyBackend`): what dry-run code gets. Reads that fail with a retryable error are
+/// retried (up to [`READ_ATTEMPTS`] times, with backoff on `clock`).
 pub struct ReadOnly;
+
+/// Attempts of a read through [`ReadOnly`] before its error is returned.
+pub const READ_ATTEMPTS: u32 = 6;
 
 impl ReadOnly {
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(inner: Arc<dyn RdsBackend>) -> CrashAfter {
+    pub fn new(inner: Arc<dyn RdsBackend>, clock: SharedClock) -> CrashAfter {
         CrashAfter {
             read_only: true,
+            read_retry: Some(clock),
             ..CrashAfter::new(inner, i64::MAX, CrashPoint::AfterCall)
         }
     }
@@ -57,6 +66,29 @@ impl CrashAfter {
             crashed: Arc::new(Notify::new()),
             side_effects: AtomicI64::new(0),
             read_only: false,
+            read_retry: None,
+        }
+    }
+
+    async fn read<T, F, Fut>(&self, call: F) -> BResult<T>
+    where
+        F: Fn() -> Fut + Send,
+        Fut: std::future::Future<Output = BResult<T>> + Send,
+    {
+        let Some(clock) = &self.read_retry else {
+            return call().await;
+        };
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(e) if e.is_retryable() && attempt + 1 < READ_ATTEMPTS => {
+                    attempt += 1;
+                    let wait = std::time::Duration::from_millis(500 << attempt.min(5));
+                    tracing::debug!(error = %e, attempt, "read failed; retrying");
+                    clock.sleep(wait).await;
+                }
+                r => return r,
+            }
         }
     }
     /// Completes when the crash happened.
@@ -111,17 +143,18 @@ impl RdsBackend for CrashAfter {
         region: &str,
         q: &InstanceQuery,
     ) -> BResult<Vec<DbInstance>> {
-        self.inner.describe_instances(region, q).await
+        self.read(|| self.inner.describe_instances(region, q)).await
     }
     async fn describe_blue_green(
         &self,
         region: &str,
         q: &BlueGreenQuery,
     ) -> BResult<Vec<BlueGreen>> {
-        self.inner.describe_blue_green(region, q).await
+        self.read(|| self.inner.describe_blue_green(region, q))
+            .await
     }
     async fn describe_snapshots(&self, region: &str, q: &SnapshotQuery) -> BResult<Vec<Snapshot>> {
-        self.inner.describe_snapshots(region, q).await
+        self.read(|| self.inner.describe_snapshots(region, q)).await
     }
     async fn create_snapshot(
         &self,
@@ -141,7 +174,8 @@ impl RdsBackend for CrashAfter {
         region: &str,
         names: &[String],
     ) -> BResult<Vec<ParameterGroup>> {
-        self.inner.describe_parameter_groups(region, names).await
+        self.read(|| self.inner.describe_parameter_groups(region, names))
+            .await
     }
     async fn describe_parameters(
         &self,
@@ -149,8 +183,7 @@ impl RdsBackend for CrashAfter {
         group: &str,
         user_only: bool,
     ) -> BResult<Vec<Parameter>> {
-        self.inner
-            .describe_parameters(region, group, user_only)
+        self.read(|| self.inner.describe_parameters(region, group, user_only))
             .await
     }
     async fn create_parameter_group(
@@ -240,7 +273,7 @@ impl RdsBackend for CrashAfter {
         .await
     }
     async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags> {
-        self.inner.list_tags(region, arn).await
+        self.read(|| self.inner.list_tags(region, arn)).await
     }
     async fn add_tags(&self, region: &str, arn: &str, tags: &Tags) -> BResult<()> {
         self.mutate(self.inner.add_tags(region, arn, tags)).await
@@ -251,12 +284,12 @@ impl RdsBackend for CrashAfter {
         engine: &str,
         version: Option<&str>,
     ) -> BResult<Vec<EngineVersion>> {
-        self.inner
-            .describe_engine_versions(region, engine, version)
+        self.read(|| self.inner.describe_engine_versions(region, engine, version))
             .await
     }
     async fn describe_instance_quota(&self, region: &str) -> BResult<Quota> {
-        self.inner.describe_instance_quota(region).await
+        self.read(|| self.inner.describe_instance_quota(region))
+            .await
     }
 }
 
@@ -281,7 +314,7 @@ mod tests {
         .unwrap();
         let sim =
             Arc::new(SimBackend::open_with_clock(&path, Arc::new(ManualClock::new(0))).unwrap());
-        let ro = ReadOnly::new(sim.clone());
+        let ro = ReadOnly::new(sim.clone(), Arc::new(ManualClock::new(0)));
         let dbs = ro
             .describe_instances("us-east-1", &InstanceQuery::default())
             .await

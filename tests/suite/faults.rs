@@ -177,7 +177,10 @@ async fn throttled_by_the_simulator_the_rollout_still_completes_once() {
         databases: 8,
         // Enough burst for the test's own planning (the clock does not move meanwhile).
         throttle_burst: 40.0,
-        throttle_rate: 0.5,
+        // Well under the engine's polling rate (a few describes per 30 s tick per region).
+        // Regression: at this rate the engine once starved - its describes took every token
+        // and the side effects were throttled forever; now it backs off as a whole.
+        throttle_rate: 0.05,
         ..Default::default()
     });
     let p = plan(&w).await;
