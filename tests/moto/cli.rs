@@ -1,7 +1,8 @@
 //! The real `rdsfleet` binary, `--backend aws`, against the shared moto server: a whole
-//! rollout, SIGKILL + `resume`, adoption of a leftover blue/green name, the approval gate, and
-//! `iam-policy`. (`inventory` over 125 instances through the binary rides on the paginated-inventory
-//! test in `tests/moto.rs`, so the fleet is seeded once.)
+//! rollout (then `cleanup`), SIGKILL + `resume`, adoption of a leftover blue/green name, the
+//! approval gate, `abort` at the gate, and `iam-policy`. (`inventory` over 125 instances through
+//! the binary rides on the paginated-inventory test in `tests/moto.rs`, so that fleet is seeded
+//! once.)
 //!
 //! Seeding and every check go through boto3 (a second, independent client), never through
 //! rdsfleet's state file, except where the state file *is* the contract (`status --json`).
@@ -285,6 +286,14 @@ fn binary_rolls_out_mysql_57_and_postgres_13_checked_through_boto3() {
     assert_rolled_out(&moto, &plan);
     let st = rf.status();
     assert_eq!(st["counts"]["done"], 2, "{st}");
+
+    // cleanup: the deployment objects go; the -old1 instances stay for their 72 h retention.
+    rf.ok(&["cleanup", "--state", "s.sqlite"]);
+    let w = world(&moto);
+    assert_eq!(w["deployments"].as_array().unwrap().len(), 0, "{w}");
+    for name in ["orders", "billing"] {
+        assert!(w["instances"].get(format!("{name}-old1")).is_some(), "{w}");
+    }
 }
 
 #[test]
@@ -425,6 +434,42 @@ fn apply_without_approval_stops_at_the_gate_then_approve_and_resume_finish() {
     assert!(approved.contains("approved switchover for 2"), "{approved}");
     rf.resume_until_done(&[]);
     assert_rolled_out(&moto, &plan);
+}
+
+#[test]
+fn abort_at_the_gate_deletes_green_and_keeps_blue_and_the_snapshots() {
+    let moto = Moto::lock();
+    seed_fleet(&moto);
+    let rf = Rf::new(&moto);
+    let plan = rf.plan();
+    rf.ok(&[
+        "apply",
+        "plan.json",
+        "--state",
+        "s.sqlite",
+        "--poll-secs",
+        "0.2",
+        "--api-rate",
+        "100",
+    ]);
+    assert_eq!(rf.status()["counts"]["awaiting-approval"], 2);
+    rf.ok(&["abort", "--state", "s.sqlite"]);
+    let st = rf.status();
+    assert_eq!(st["counts"]["aborted"], 2, "{st}");
+    let w = world(&moto);
+    assert_eq!(w["deployments"].as_array().unwrap().len(), 0, "{w}");
+    let instances = w["instances"].as_object().unwrap();
+    assert_eq!(instances.len(), 2, "green instances deleted: {w}");
+    assert_eq!(w["instances"]["orders"]["version"], "5.7.44");
+    assert_eq!(w["instances"]["billing"]["version"], "13.15");
+    for name in ["orders", "billing"] {
+        assert!(
+            w["snapshots"]
+                .get(step_name(&plan, name, "snapshot"))
+                .is_some(),
+            "the pre-upgrade snapshot is kept: {w}"
+        );
+    }
 }
 
 #[test]
