@@ -3,6 +3,9 @@
 //! The harness (`tests/moto/harness.rs`) installs and starts `moto_server`; every test resets
 //! and seeds it. Seeding and verification go through boto3 (an independent client), never
 //! through rdsfleet's own view, so a mapping bug cannot hide behind itself.
+//!
+//! The tests here drive the adapter as a library; `tests/moto/cli.rs` drives the real
+//! `rdsfleet` binary (`--backend aws --endpoint-url ...`) through whole rollouts.
 
 #[path = "moto/cli.rs"]
 mod cli;
