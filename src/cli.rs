@@ -277,9 +277,10 @@ pub struct RunArgs {
     /// Client-side API budget per region (requests per second; RDS allows ~12 shared by all tools).
     #[arg(long, default_value_t = 8.0)]
     api_rate: f64,
-    /// Seconds between polls while waiting on AWS.
-    #[arg(long, default_value_t = 30)]
-    poll_secs: u64,
+    /// Seconds between polls while waiting on AWS (fractions allowed, e.g. 0.2 against a
+    /// local emulator such as moto, which answers at once; at least 0.05).
+    #[arg(long, default_value_t = 30.0)]
+    poll_secs: f64,
 }
 
 /// Entry point used by `main`: returns the process exit code.
@@ -732,6 +733,10 @@ async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result
             .map(|p| p.concurrency.per_account)
             .unwrap_or(4)
     });
+    if !(run.poll_secs.is_finite() && run.poll_secs >= 0.05) {
+        bail!("--poll-secs must be at least 0.05");
+    }
+    let poll = Duration::from_secs_f64(run.poll_secs);
     if concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
@@ -775,12 +780,10 @@ async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result
         concurrency,
         approve_switchover: run.approve_switchover,
         api_rate: run.api_rate,
-        poll_interval: Duration::from_secs(run.poll_secs.max(1)),
-        // The tick right after progress is never slower than a normal poll: with
-        // `--poll-secs 1` (an emulator answers at once) the fixed 2 s default would dominate.
-        fast_interval: EngineOptions::default()
-            .fast_interval
-            .min(Duration::from_secs(run.poll_secs.max(1))),
+        poll_interval: poll,
+        // The tick right after progress is never slower than a normal poll: with a short
+        // `--poll-secs` (an emulator answers at once) the fixed 2 s default would dominate.
+        fast_interval: EngineOptions::default().fast_interval.min(poll),
         ..EngineOptions::default()
     };
     let summary = drive(backend, clock, store, opts, cli.quiet).await?;

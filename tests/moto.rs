@@ -3,6 +3,9 @@
 //! The harness (`tests/moto/harness.rs`) installs and starts `moto_server`; every test resets
 //! and seeds it. Seeding and verification go through boto3 (an independent client), never
 //! through rdsfleet's own view, so a mapping bug cannot hide behind itself.
+//!
+//! The tests here drive the adapter as a library; `tests/moto/cli.rs` drives the real
+//! `rdsfleet` binary (`--backend aws --endpoint-url ...`) through whole rollouts.
 
 #[path = "moto/cli.rs"]
 mod cli;
@@ -68,7 +71,7 @@ fn boto3_tags(moto: &Moto, arn: &str) -> String {
 const MANAGED_TAGS_JSON_P1: &str = r#"[["rdsfleet:managed", "true"], ["rdsfleet:plan-id", "p1"]]"#;
 
 #[tokio::test]
-async fn inventory_paginates_over_120_instances_in_two_pages() {
+async fn inventory_paginates_over_120_instances_in_two_pages_also_through_the_binary() {
     let moto = Moto::lock();
     let mut dbs: Vec<(String, &str, &str)> = (0..120)
         .map(|i| (format!("app-{i:03}"), "mysql", "8.0.36"))
@@ -128,6 +131,20 @@ async fn inventory_paginates_over_120_instances_in_two_pages() {
         1,
         "one batched call"
     );
+
+    // The same fleet through the real binary: `inventory --format json` returns all 125.
+    let rf = cli::Rf::new(&moto);
+    let v: serde_json::Value =
+        serde_json::from_str(&rf.ok(&["inventory", "--format", "json"])).unwrap();
+    let ids: std::collections::BTreeSet<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(v.as_array().unwrap().len(), 125);
+    assert_eq!(ids.len(), 125, "no duplicates across pages");
+    assert!(ids.contains("app-000") && ids.contains("app-119") && ids.contains("pg-4"));
 }
 
 #[tokio::test]

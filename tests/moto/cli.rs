@@ -1,11 +1,14 @@
 //! The real `rdsfleet` binary, `--backend aws`, against the shared moto server: a whole
-//! rollout, SIGKILL + `resume`, adoption of a leftover blue/green name, the approval gate,
-//! inventory over 100+ instances, and `iam-policy`.
+//! rollout (then `cleanup`), SIGKILL + `resume`, adoption of a leftover blue/green name, the
+//! approval gate, `abort` at the gate, and `iam-policy`. (`inventory` over 125 instances through
+//! the binary rides on the paginated-inventory test in `tests/moto.rs`, so that fleet is seeded
+//! once.)
 //!
 //! Seeding and every check go through boto3 (a second, independent client), never through
 //! rdsfleet's state file, except where the state file *is* the contract (`status --json`).
 //! The binary gets fake credentials and config files that do not exist, so nothing can read a
-//! developer's real AWS profile.
+//! developer's real AWS profile. Runs use `--poll-secs 0.2 --api-rate 100`: moto answers at
+//! once and never throttles, so the defaults (30 s polls, 8 requests/s) would only add wall time.
 
 use crate::harness::{Moto, REGION};
 use serde_json::Value;
@@ -14,13 +17,13 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// A temp dir for plan/state files plus the command line that reaches the moto server.
-struct Rf {
+pub(crate) struct Rf {
     dir: tempfile::TempDir,
     endpoint: String,
 }
 
 impl Rf {
-    fn new(moto: &Moto) -> Rf {
+    pub(crate) fn new(moto: &Moto) -> Rf {
         let rf = Rf {
             dir: tempfile::tempdir().unwrap(),
             endpoint: moto.endpoint(),
@@ -61,7 +64,7 @@ impl Rf {
     fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
         assert_eq!(
             o.status.code(),
@@ -91,7 +94,15 @@ impl Rf {
     }
     /// `resume` until it exits 0 (a SIGKILLed run may leave a step to retry once).
     fn resume_until_done(&self, extra: &[&str]) {
-        let mut args = vec!["resume", "--state", "s.sqlite", "--poll-secs", "1"];
+        let mut args = vec![
+            "resume",
+            "--state",
+            "s.sqlite",
+            "--poll-secs",
+            "0.2",
+            "--api-rate",
+            "100",
+        ];
         args.extend_from_slice(extra);
         let mut last = None;
         for _ in 0..3 {
@@ -268,11 +279,21 @@ fn binary_rolls_out_mysql_57_and_postgres_13_checked_through_boto3() {
         "s.sqlite",
         "--approve-switchover",
         "--poll-secs",
-        "1",
+        "0.2",
+        "--api-rate",
+        "100",
     ]);
     assert_rolled_out(&moto, &plan);
     let st = rf.status();
     assert_eq!(st["counts"]["done"], 2, "{st}");
+
+    // cleanup: the deployment objects go; the -old1 instances stay for their 72 h retention.
+    rf.ok(&["cleanup", "--state", "s.sqlite"]);
+    let w = world(&moto);
+    assert_eq!(w["deployments"].as_array().unwrap().len(), 0, "{w}");
+    for name in ["orders", "billing"] {
+        assert!(w["instances"].get(format!("{name}-old1")).is_some(), "{w}");
+    }
 }
 
 #[test]
@@ -287,7 +308,14 @@ fn sigkill_mid_apply_then_resume_creates_nothing_twice() {
     let mut child = rf
         .cmd()
         .args(["apply", "plan.json", "--state", "s.sqlite"])
-        .args(["--approve-switchover", "--poll-secs", "1", "-v"])
+        .args([
+            "--approve-switchover",
+            "--poll-secs",
+            "0.2",
+            "--api-rate",
+            "100",
+            "-v",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -345,7 +373,9 @@ fn leftover_blue_green_name_is_adopted_not_collided_with() {
         "s.sqlite",
         "--approve-switchover",
         "--poll-secs",
-        "1",
+        "0.2",
+        "--api-rate",
+        "100",
     ]);
     let w = world(&moto);
     let for_orders: Vec<&Value> = w["deployments"]
@@ -373,7 +403,9 @@ fn apply_without_approval_stops_at_the_gate_then_approve_and_resume_finish() {
         "--state",
         "s.sqlite",
         "--poll-secs",
-        "1",
+        "0.2",
+        "--api-rate",
+        "100",
     ]);
     assert_eq!(
         o.status.code(),
@@ -405,27 +437,39 @@ fn apply_without_approval_stops_at_the_gate_then_approve_and_resume_finish() {
 }
 
 #[test]
-fn inventory_through_the_binary_returns_all_105_instances() {
+fn abort_at_the_gate_deletes_green_and_keeps_blue_and_the_snapshots() {
     let moto = Moto::lock();
-    moto.boto3(
-        r#"
-for i in range(105):
-    rds.create_db_instance(DBInstanceIdentifier='inv-%03d' % i, Engine='mysql' if i % 3 else 'postgres',
-        EngineVersion='8.0.36' if i % 3 else '13.15', DBInstanceClass='db.m5.large',
-        AllocatedStorage=20, MasterUsername='admin', MasterUserPassword='password123')
-"#,
-    );
+    seed_fleet(&moto);
     let rf = Rf::new(&moto);
-    let v: Value = serde_json::from_str(&rf.ok(&["inventory", "--format", "json"])).unwrap();
-    let ids: std::collections::BTreeSet<&str> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["identifier"].as_str().unwrap())
-        .collect();
-    assert_eq!(v.as_array().unwrap().len(), 105);
-    assert_eq!(ids.len(), 105, "no duplicates across pages");
-    assert!(ids.contains("inv-000") && ids.contains("inv-104"));
+    let plan = rf.plan();
+    rf.ok(&[
+        "apply",
+        "plan.json",
+        "--state",
+        "s.sqlite",
+        "--poll-secs",
+        "0.2",
+        "--api-rate",
+        "100",
+    ]);
+    assert_eq!(rf.status()["counts"]["awaiting-approval"], 2);
+    rf.ok(&["abort", "--state", "s.sqlite"]);
+    let st = rf.status();
+    assert_eq!(st["counts"]["aborted"], 2, "{st}");
+    let w = world(&moto);
+    assert_eq!(w["deployments"].as_array().unwrap().len(), 0, "{w}");
+    let instances = w["instances"].as_object().unwrap();
+    assert_eq!(instances.len(), 2, "green instances deleted: {w}");
+    assert_eq!(w["instances"]["orders"]["version"], "5.7.44");
+    assert_eq!(w["instances"]["billing"]["version"], "13.15");
+    for name in ["orders", "billing"] {
+        assert!(
+            w["snapshots"]
+                .get(step_name(&plan, name, "snapshot"))
+                .is_some(),
+            "the pre-upgrade snapshot is kept: {w}"
+        );
+    }
 }
 
 #[test]
