@@ -369,7 +369,10 @@ async fn run(cli: Cli) -> Result<i32> {
                 inv.extend(
                     inventory::discover(&backend, &regions, &filters)
                         .await
-                        .with_context(|| format!("profile {}", profile.unwrap_or_default()))?,
+                        .with_context(|| match &profile {
+                            Some(p) => format!("discovering with profile {p}"),
+                            None => "discovering".to_string(),
+                        })?,
                 );
             }
             if let Some(path) = output {
