@@ -118,6 +118,9 @@ fn glob_match(pat: &[u8], s: &[u8]) -> bool {
     p == pat.len()
 }
 
+/// Parameter group names per `describe_parameter_groups` call during discovery.
+const GROUP_CHUNK: usize = 20;
+
 /// Discover instances in every region, filter, enrich custom parameter groups and sort by
 /// (region, identifier).
 pub async fn discover(
@@ -162,12 +165,16 @@ pub async fn discover(
             .collect();
         if !custom.is_empty() {
             let names: Vec<String> = custom.iter().cloned().collect();
-            let groups = backend
-                .describe_parameter_groups(region, &names)
-                .await
-                .map_err(wrap)?;
-            let families: BTreeMap<String, String> =
-                groups.into_iter().map(|g| (g.name, g.family)).collect();
+            // RDS takes one group name per request, so a call with N names costs N requests:
+            // chunk them, so that each call fits in the API's burst and can be retried alone.
+            let mut families: BTreeMap<String, String> = BTreeMap::new();
+            for chunk in names.chunks(GROUP_CHUNK) {
+                let groups = backend
+                    .describe_parameter_groups(region, chunk)
+                    .await
+                    .map_err(wrap)?;
+                families.extend(groups.into_iter().map(|g| (g.name, g.family)));
+            }
             let mut params = BTreeMap::new();
             for name in &custom {
                 let mut p = backend
