@@ -364,7 +364,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 };
             let mut inv = Vec::new();
             for profile in profiles {
-                let (backend, clock, regions) = connect_profile(&cli, profile.clone()).await?;
+                let (backend, clock, regions) = connect_profile(&cli, profile.clone(), &[]).await?;
                 let backend = ReadOnly::new(backend, clock);
                 inv.extend(
                     inventory::discover(&backend, &regions, &filters)
@@ -471,7 +471,7 @@ async fn run(cli: Cli) -> Result<i32> {
         } => {
             let mut store = Store::open(state)?;
             check_backend(&cli, &store)?;
-            let (backend, clock, _) = connect(&cli).await?;
+            let (backend, clock, _) = connect_for(&cli, &plan_regions(&store.plan()?)).await?;
             let opts = CleanupOptions {
                 disable_deletion_protection: *disable_deletion_protection,
             };
@@ -481,7 +481,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Abort { state, dbs } => {
             let mut store = Store::open(state)?;
             check_backend(&cli, &store)?;
-            let (backend, clock, _) = connect(&cli).await?;
+            let (backend, clock, _) = connect_for(&cli, &plan_regions(&store.plan()?)).await?;
             let actions = lifecycle::abort(backend.as_ref(), &mut store, &clock, dbs).await?;
             Ok(print_actions(&actions))
         }
@@ -539,19 +539,41 @@ fn parse_filters(filters: &[String]) -> Result<Vec<inventory::Filter>> {
 
 /// Build the backend the global flags ask for, its clock, and the regions to work in.
 async fn connect(cli: &Cli) -> Result<(Arc<dyn RdsBackend>, SharedClock, Vec<String>)> {
+    connect_for(cli, &[]).await
+}
+
+/// The regions a plan works in (what `apply`, `resume`, `cleanup` and `abort` need clients for
+/// when no `--region` is given).
+fn plan_regions(plan: &Plan) -> Vec<String> {
+    let set: std::collections::BTreeSet<String> =
+        plan.databases.iter().map(|d| d.region.clone()).collect();
+    set.into_iter().collect()
+}
+
+/// As [`connect`], defaulting the regions to `default_regions` when `--region` is not given.
+async fn connect_for(
+    cli: &Cli,
+    default_regions: &[String],
+) -> Result<(Arc<dyn RdsBackend>, SharedClock, Vec<String>)> {
     if cli.profiles.len() > 1 {
         bail!(
             "{} profiles given: only `inventory` works across several accounts; plan and apply act in one account at a time (pass one --profile)",
             cli.profiles.len()
         );
     }
-    connect_profile(cli, cli.profiles.first().cloned()).await
+    connect_profile(cli, cli.profiles.first().cloned(), default_regions).await
 }
 
 async fn connect_profile(
     cli: &Cli,
     profile: Option<String>,
+    default_regions: &[String],
 ) -> Result<(Arc<dyn RdsBackend>, SharedClock, Vec<String>)> {
+    let given = if cli.regions.is_empty() {
+        default_regions.to_vec()
+    } else {
+        cli.regions.clone()
+    };
     match cli.backend {
         BackendKind::Sim => {
             if !cli.sim_world.exists() {
@@ -562,30 +584,22 @@ async fn connect_profile(
             }
             let sim = SimBackend::open(&cli.sim_world)?;
             let clock = sim.clock();
-            let regions = if cli.regions.is_empty() {
+            let regions = if given.is_empty() {
                 sim::SIM_REGIONS.iter().map(|s| s.to_string()).collect()
             } else {
-                cli.regions.clone()
+                given
             };
             Ok((Arc::new(sim), clock, regions))
         }
         BackendKind::Aws => {
-            let regions = if cli.regions.is_empty() {
-                let r = std::env::var("AWS_REGION")
-                    .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-                    .map_err(|_| {
-                        anyhow!("no region: pass --region (repeat for several) or set AWS_REGION")
-                    })?;
-                vec![r]
-            } else {
-                cli.regions.clone()
-            };
+            // No region at all: the adapter takes the profile's (or AWS_REGION's).
             let opts = AwsOptions {
                 profile,
                 endpoint_url: cli.endpoint_url.clone(),
                 ..AwsOptions::default()
             };
-            let aws = AwsBackend::connect(&regions, &opts).await?;
+            let aws = AwsBackend::connect(&given, &opts).await?;
+            let regions = aws.regions();
             Ok((Arc::new(aws), Arc::new(SystemClock), regions))
         }
     }
@@ -743,7 +757,7 @@ async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result
     if concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
-    let (backend, clock, _regions) = connect(cli).await?;
+    let (backend, clock, _regions) = connect_for(cli, &plan_regions(&plan)).await?;
     let fresh = !state.exists();
     if fresh {
         // Refuse a plan the world no longer matches, before anything is written.
