@@ -182,6 +182,13 @@ struct RegionObs {
     blue_greens: HashMap<String, BlueGreen>,
 }
 
+/// The result of one describe of an observation.
+enum Part<T> {
+    Seen(T),
+    Failed,
+    Throttled,
+}
+
 impl RegionObs {
     fn ready_for(&self, step: StepKind) -> bool {
         match step {
@@ -747,63 +754,81 @@ impl Engine {
                 _ => {}
             }
         }
-        self.budget(region).await;
-        let q = InstanceQuery {
-            identifiers: vec![],
-            engines: engines.into_iter().collect(),
-        };
         // Each part is observed on its own: a failed part only holds back the steps that
         // need it. After a throttled call the rest of this region waits for the next tick.
         o.snapshots_ok = snaps.is_empty();
         o.blue_greens_ok = bgs.is_empty();
-        match self.backend.describe_instances(region, &q).await {
-            Ok(v) => {
+        let backend = self.backend.clone();
+        let q = InstanceQuery {
+            identifiers: vec![],
+            engines: engines.into_iter().collect(),
+        };
+        let call = backend.describe_instances(region, &q);
+        match self
+            .observe_part(region, "DescribeDBInstances", call)
+            .await?
+        {
+            Part::Seen(v) => {
                 o.instances = v.into_iter().map(|i| (i.identifier.clone(), i)).collect();
                 o.instances_ok = true;
             }
-            Err(e) => {
-                self.note_observe_error(region, "DescribeDBInstances", &e)?;
-                if e.kind == ErrorKind::Throttled {
-                    return Ok(o);
-                }
-            }
+            Part::Failed => {}
+            Part::Throttled => return Ok(o),
         }
         if !snaps.is_empty() {
-            self.budget(region).await;
             let q = SnapshotQuery {
                 snapshot_ids: snaps,
                 instance_ids: vec![],
             };
-            match self.backend.describe_snapshots(region, &q).await {
-                Ok(v) => {
+            let call = backend.describe_snapshots(region, &q);
+            match self
+                .observe_part(region, "DescribeDBSnapshots", call)
+                .await?
+            {
+                Part::Seen(v) => {
                     o.snapshots = v.into_iter().map(|s| (s.identifier.clone(), s)).collect();
                     o.snapshots_ok = true;
                 }
-                Err(e) => {
-                    self.note_observe_error(region, "DescribeDBSnapshots", &e)?;
-                    if e.kind == ErrorKind::Throttled {
-                        return Ok(o);
-                    }
-                }
+                Part::Failed => {}
+                Part::Throttled => return Ok(o),
             }
         }
         if !bgs.is_empty() {
-            self.budget(region).await;
             let q = BlueGreenQuery {
                 names: bgs,
                 identifiers: vec![],
             };
-            match self.backend.describe_blue_green(region, &q).await {
-                Ok(v) => {
-                    o.blue_greens = v.into_iter().map(|b| (b.name.clone(), b)).collect();
-                    o.blue_greens_ok = true;
-                }
-                Err(e) => {
-                    self.note_observe_error(region, "DescribeBlueGreenDeployments", &e)?;
-                }
+            let call = backend.describe_blue_green(region, &q);
+            if let Part::Seen(v) = self
+                .observe_part(region, "DescribeBlueGreenDeployments", call)
+                .await?
+            {
+                o.blue_greens = v.into_iter().map(|b| (b.name.clone(), b)).collect();
+                o.blue_greens_ok = true;
             }
         }
         Ok(o)
+    }
+
+    /// One describe of an observation, within the API budget; errors are noted, not fatal.
+    async fn observe_part<T>(
+        &mut self,
+        region: &str,
+        op: &str,
+        call: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<Part<T>, EngineError> {
+        self.budget(region).await;
+        match call.await {
+            Ok(v) => Ok(Part::Seen(v)),
+            Err(e) => {
+                self.note_observe_error(region, op, &e)?;
+                Ok(if e.kind == ErrorKind::Throttled {
+                    Part::Throttled
+                } else {
+                    Part::Failed
+                })
+            }
+        }
     }
 
     fn note_observe_error(
