@@ -900,6 +900,16 @@ fn summary_code(dbs: &[crate::store::DbRow]) -> i32 {
     }
 }
 
+/// The step a database is at: the first not done while in flight, else the last it reached.
+fn shown_step(d: &crate::store::DbRow) -> Option<String> {
+    if matches!(d.state, DbState::Running | DbState::AwaitingApproval) {
+        if let Some(s) = d.current_step() {
+            return Some(s.kind.as_str().to_string());
+        }
+    }
+    d.step.clone()
+}
+
 /// `status --json`: `{plan_id, counts, databases: [{identifier, region, state, step, error}]}`.
 pub fn status_json(plan: &Plan, dbs: &[crate::store::DbRow]) -> String {
     let mut counts = serde_json::Map::new();
@@ -914,7 +924,7 @@ pub fn status_json(plan: &Plan, dbs: &[crate::store::DbRow]) -> String {
                 "identifier": d.identifier,
                 "region": d.region,
                 "state": d.state.as_str(),
-                "step": d.step,
+                "step": shown_step(d),
                 "error": d.error,
                 "wave": plan.databases.get(d.id as usize).map(|p| p.wave),
                 "approved": d.approved,
@@ -944,7 +954,7 @@ fn status_table(plan: &Plan, store: &Store) -> Result<String> {
             d.identifier,
             d.region,
             d.state.as_str(),
-            d.step.clone().unwrap_or_else(|| "-".into()),
+            shown_step(d).unwrap_or_else(|| "-".into()),
             detail
         ));
     }
