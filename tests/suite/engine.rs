@@ -198,3 +198,144 @@ async fn crash_after_every_k_side_effects_then_resume() {
         }
     }
 }
+
+/// Issue 4 item 8's exception: a database upgraded out of band after the plan was made is
+/// recorded as done, and rdsfleet does nothing to it (no snapshot, no deployment).
+#[tokio::test]
+async fn a_database_upgraded_out_of_band_is_recorded_done_untouched() {
+    use rdsfleet::backend::BlueGreenQuery;
+    use rdsfleet::domain::{BgStatus, CreateBlueGreen};
+    let w = world(WorldSpec {
+        databases: 5,
+        seed: 21,
+        ..Default::default()
+    });
+    let plan = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let victim = plan
+        .databases
+        .iter()
+        .find(|d| d.is_actionable() && d.engine == "mysql" && d.replicas.is_empty())
+        .expect("a plain mysql database")
+        .clone();
+    let to = victim.to_version.clone().unwrap();
+    // Someone else upgrades it through their own blue/green deployment.
+    let sim = w.sim();
+    let req = CreateBlueGreen {
+        name: "someone-elses-upgrade".into(),
+        source_arn: victim.arn.clone(),
+        target_engine_version: to.clone(),
+        target_parameter_group: Some("default.mysql8.0".into()),
+        target_instance_class: None,
+        target_storage_type: None,
+        tags: Default::default(),
+    };
+    let bg = sim.create_blue_green(&victim.region, &req).await.unwrap();
+    let q = BlueGreenQuery {
+        names: vec![req.name.clone()],
+        identifiers: vec![],
+    };
+    let mut switched = false;
+    for _ in 0..2000 {
+        w.clock.advance(std::time::Duration::from_secs(60));
+        let now = sim.describe_blue_green(&victim.region, &q).await.unwrap();
+        match now.first().map(|b| b.status.clone()) {
+            Some(BgStatus::Available) if !switched => {
+                sim.switchover_blue_green(&victim.region, &bg.identifier, 300)
+                    .await
+                    .unwrap();
+                switched = true;
+            }
+            Some(BgStatus::SwitchoverCompleted) => break,
+            _ => {}
+        }
+    }
+    let s = w.run(&plan, opts(true)).await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    let row = w
+        .rows()
+        .into_iter()
+        .find(|r| r.identifier == victim.identifier)
+        .unwrap();
+    assert_eq!(row.state, DbState::Done);
+    assert!(row.error.unwrap_or_default().contains("out of band"));
+    let snap = victim
+        .resource_name(rdsfleet::plan::StepKind::Snapshot)
+        .unwrap();
+    assert!(
+        !w.ok_calls("CreateDBSnapshot").contains_key(snap),
+        "touched an upgraded database"
+    );
+    let ours = victim
+        .resource_name(rdsfleet::plan::StepKind::CreateBlueGreen)
+        .unwrap();
+    assert!(!w.ok_calls("CreateBlueGreenDeployment").contains_key(ours));
+}
+
+/// On resume, in-flight databases are reconciled before any new one is admitted: the first
+/// tick after a crash admits nothing, so the first side effect belongs to an in-flight one.
+#[tokio::test]
+async fn resume_reconciles_in_flight_work_before_starting_new_work() {
+    let w = world(WorldSpec {
+        databases: 8,
+        seed: 11,
+        ..Default::default()
+    });
+    let plan = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let crasher = Arc::new(CrashAfter::new(w.sim(), 3, CrashPoint::AfterCall));
+    let crashed = crasher.crashed();
+    {
+        let mut e = w.engine(
+            crasher.clone(),
+            &plan,
+            EngineOptions {
+                concurrency: 2,
+                ..opts(true)
+            },
+        );
+        tokio::select! {
+            r = e.run() => { r.unwrap(); panic!("should have crashed"); }
+            _ = crashed.notified() => {}
+        }
+    }
+    // Resumed with more slots than were in flight: new databases could be admitted at once.
+    let in_flight: Vec<i64> = w
+        .rows()
+        .iter()
+        .filter(|r| r.state == DbState::Running)
+        .map(|r| r.id)
+        .collect();
+    assert!(!in_flight.is_empty());
+    let before = rdsfleet::store::Store::open(&w.state_path())
+        .unwrap()
+        .events(None)
+        .unwrap()
+        .len();
+    let s = w
+        .run(
+            &plan,
+            EngineOptions {
+                concurrency: 4,
+                ..opts(true)
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    let events = rdsfleet::store::Store::open(&w.state_path())
+        .unwrap()
+        .events(None)
+        .unwrap();
+    let after = &events[before..];
+    assert!(
+        after.iter().any(|e| e.kind == "reconcile"),
+        "no reconcile pass logged"
+    );
+    let first_action = after
+        .iter()
+        .find(|e| e.kind == "step-started" || e.kind == "db-running")
+        .expect("the resumed run did something");
+    assert!(
+        first_action.kind == "step-started" && in_flight.contains(&first_action.db_id.unwrap()),
+        "first action after resume was {first_action:?}, in flight were {in_flight:?}"
+    );
+    check_rollout(&w, &plan).await;
+}
