@@ -41,6 +41,7 @@
 //! | `no-upgrade-path` | blocker | choose a valid upgrade target |
 //! | `multi-hop-upgrade` | blocker | plan the named intermediate major first |
 //! | `deletion-protection` | warning | kept on; never turned off silently |
+//! | `binlog-format-not-row` | warning | a MySQL source group sets `binlog_format` to other than ROW: set ROW |
 //! | `logical-replication-unknown` | warning | re-run discovery live |
 //! | `parameters-unknown` | warning | re-run discovery live |
 //! | `replica-source-not-planned` | warning | include the source in the inventory |

@@ -108,6 +108,11 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "plan and apply the named intermediate major first",
     ),
     (
+        "binlog-format-not-row",
+        Severity::Warning,
+        "set binlog_format=ROW in the source's custom parameter group",
+    ),
+    (
         "deletion-protection",
         Severity::Warning,
         "none needed: deletion protection is kept on and never turned off",
@@ -287,6 +292,22 @@ pub fn run(rules: &Rules, input: &CheckInput) -> (Vec<Finding>, Vec<Finding>) {
             }
         }
     }
+    if db.engine == "mysql" {
+        // AWS recommends binlog_format=ROW for blue/green: green replicates from blue's binary
+        // log, and MIXED/STATEMENT can make the two diverge.
+        if let Some(pg) = db.parameter_group() {
+            let set = pg
+                .user_parameters
+                .as_ref()
+                .and_then(|ps| ps.iter().find(|p| p.name == "binlog_format"))
+                .and_then(|p| p.value.clone());
+            // Only an explicit non-ROW setting is flagged: the engine default would flag
+            // nearly every MySQL 5.7 database and drown the report.
+            if let Some(v) = set.filter(|v| !v.eq_ignore_ascii_case("ROW")) {
+                w.push(binlog_not_row(&pg.name, &v));
+            }
+        }
+    }
     if is_previous_generation(rules, input.target_class) {
         b.push(Finding::new(
             "previous-generation-class",
@@ -300,6 +321,13 @@ pub fn run(rules: &Rules, input: &CheckInput) -> (Vec<Finding>, Vec<Finding>) {
         ));
     }
     (b, w)
+}
+
+fn binlog_not_row(group: &str, value: &str) -> Finding {
+    Finding::new(
+        "binlog-format-not-row",
+        format!("binlog_format is {value} in parameter group `{group}`; blue/green replication is most reliable with ROW: set binlog_format=ROW in a custom group before the upgrade"),
+    )
 }
 
 fn logical_off(group: &str) -> Finding {

@@ -784,3 +784,31 @@ fn plan_json_has_the_documented_fields() {
         println!("{}", plan.to_json());
     }
 }
+
+#[test]
+fn warning_binlog_format_not_row_only_when_set_explicitly() {
+    let mut d = mysql("mixed");
+    d.parameter_groups = vec![group(
+        "custom-mixed",
+        "mysql5.7",
+        vec![user_param("binlog_format", "MIXED")],
+    )];
+    let case = Case {
+        inv: vec![d],
+        targets: vec!["mysql=8.0"],
+        ..Default::default()
+    };
+    check(case, "mixed", &[], &["binlog-format-not-row"]);
+    let mut d = mysql("row");
+    d.parameter_groups = vec![group(
+        "custom-row",
+        "mysql5.7",
+        vec![user_param("binlog_format", "ROW")],
+    )];
+    let case = Case {
+        inv: vec![d],
+        targets: vec!["mysql=8.0"],
+        ..Default::default()
+    };
+    check(case, "row", &[], &[]);
+}
