@@ -65,6 +65,15 @@ pub enum StoreError {
 
 type SResult<T> = Result<T, StoreError>;
 
+/// Wrap a SQLite error with the state file's path. Borrows only the path, so it can be used
+/// while a transaction holds the connection.
+fn sql_err(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_string(),
+        source,
+    }
+}
+
 /// The append-only list of migrations. Never edit or remove an entry: append a new one.
 const MIGRATIONS: &[&str] = &[
     // 1: initial schema
@@ -320,18 +329,12 @@ fn pid_alive(pid: i64) -> bool {
 
 impl Store {
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        }
+        sql_err(&self.path)(e)
     }
 
     fn open_conn(path: &Path) -> SResult<Store> {
         let p = path.display().to_string();
-        let conn = Connection::open(path).map_err(|e| StoreError::Sqlite {
-            path: p.clone(),
-            source: e,
-        })?;
+        let conn = Connection::open(path).map_err(sql_err(&p))?;
         let s = Store {
             conn,
             path: p,
@@ -358,16 +361,10 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Sqlite {
-                path: path.clone(),
-                source: e,
-            })?;
+            .map_err(sql_err(&path))?;
         let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| StoreError::Sqlite {
-                path: path.clone(),
-                source: e,
-            })?;
+            .map_err(sql_err(&path))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::TooNew {
@@ -377,18 +374,11 @@ impl Store {
             });
         }
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(m).map_err(|e| StoreError::Sqlite {
-                path: path.clone(),
-                source: e,
-            })?;
+            tx.execute_batch(m).map_err(sql_err(&path))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(|e| StoreError::Sqlite {
-                    path: path.clone(),
-                    source: e,
-                })?;
+                .map_err(sql_err(&path))?;
         }
-        tx.commit()
-            .map_err(|e| StoreError::Sqlite { path, source: e })
+        tx.commit().map_err(sql_err(&path))
     }
 
     /// Open an existing state file.
@@ -428,11 +418,7 @@ impl Store {
             }
             return Ok(s);
         }
-        let path_s = s.path.clone();
-        let e = |e| StoreError::Sqlite {
-            path: path_s.clone(),
-            source: e,
-        };
+        let e = sql_err(&s.path);
         let tx = s
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -522,10 +508,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Sqlite {
-                path: path.clone(),
-                source: e,
-            })?;
+            .map_err(sql_err(&path))?;
         let cur: Option<(String, i64, String, i64)> = tx
             .query_row(
                 "SELECT holder, pid, host, acquired_at FROM lock WHERE id = 1",
@@ -533,10 +516,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
-            .map_err(|e| StoreError::Sqlite {
-                path: path.clone(),
-                source: e,
-            })?;
+            .map_err(sql_err(&path))?;
         if let Some((h, hpid, hhost, since)) = cur {
             // Same pid: an earlier engine in this very process (in-process crash tests).
             let stale = hhost == host && (hpid == pid || !pid_alive(hpid));
@@ -551,10 +531,7 @@ impl Store {
                 "INSERT INTO events (at, wall, kind, detail) VALUES (?1, ?2, 'lock-taken-over', ?3)",
                 params![now, wall_now(), format!("previous holder {h} is gone")],
             )
-            .map_err(|e| StoreError::Sqlite {
-                path: path.clone(),
-                source: e,
-            })?;
+            .map_err(sql_err(&path))?;
         }
         tx.execute(
             "INSERT INTO lock (id, holder, pid, host, acquired_at, heartbeat_at)
@@ -563,12 +540,8 @@ impl Store {
                host = excluded.host, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at",
             params![holder, pid, host, wall_now()],
         )
-        .map_err(|e| StoreError::Sqlite {
-            path: path.clone(),
-            source: e,
-        })?;
-        tx.commit()
-            .map_err(|e| StoreError::Sqlite { path, source: e })?;
+        .map_err(sql_err(&path))?;
+        tx.commit().map_err(sql_err(&path))?;
         self.holds_lock = true;
         Ok(())
     }
@@ -694,11 +667,7 @@ impl Store {
         now: Millis,
         event: &str,
     ) -> SResult<()> {
-        let path = self.path.clone();
-        let e = |e| StoreError::Sqlite {
-            path: path.clone(),
-            source: e,
-        };
+        let e = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -770,11 +739,7 @@ impl Store {
         now: Millis,
         detail: &str,
     ) -> SResult<()> {
-        let path = self.path.clone();
-        let e = |e| StoreError::Sqlite {
-            path: path.clone(),
-            source: e,
-        };
+        let e = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -800,11 +765,7 @@ impl Store {
 
     /// Record switchover approval for the given databases (all when `ids` is empty).
     pub fn approve(&mut self, ids: &[i64], now: Millis, who: &str) -> SResult<usize> {
-        let path = self.path.clone();
-        let e = |e| StoreError::Sqlite {
-            path: path.clone(),
-            source: e,
-        };
+        let e = sql_err(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
