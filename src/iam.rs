@@ -1,43 +1,29 @@
 //! `rdsfleet iam-policy`: the least-privilege IAM policy for the AWS adapter, as data.
 //!
-//! [`ADAPTER_ACTIONS`] is the exact set of RDS API operations `backend::aws` calls; a unit test
+//! [`adapter_actions`] (from [`Op::ALL`]) is the exact set of RDS API operations `backend::aws` calls; a unit test
 //! scans the adapter's source for SDK operation calls and fails if the two sets differ in
 //! either direction. [`IMPLIED_ACTIONS`] are actions RDS itself checks on the caller while it
 //! performs a blue/green operation on the caller's behalf (AWS "Authorizing access to Amazon
 //! RDS blue/green deployment operations"); without them the policy would look complete and
 //! still fail at CreateBlueGreenDeployment or at switchover.
 
+use crate::backend::Op;
 use serde_json::json;
 
-/// The RDS actions the adapter calls, one per SDK operation it uses.
-pub const ADAPTER_ACTIONS: &[&str] = &[
-    "rds:AddTagsToResource",
-    "rds:CopyDBParameterGroup",
-    "rds:CreateBlueGreenDeployment",
-    "rds:CreateDBParameterGroup",
-    "rds:CreateDBSnapshot",
-    "rds:DeleteBlueGreenDeployment",
-    "rds:DeleteDBInstance",
-    "rds:DeleteDBParameterGroup",
-    "rds:DescribeAccountAttributes",
-    "rds:DescribeBlueGreenDeployments",
-    "rds:DescribeDBEngineVersions",
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBParameterGroups",
-    "rds:DescribeDBParameters",
-    "rds:DescribeDBSnapshots",
-    "rds:ListTagsForResource",
-    "rds:ModifyDBInstance",
-    "rds:ModifyDBParameterGroup",
-    "rds:SwitchoverBlueGreenDeployment",
-];
+/// The RDS actions the adapter calls: one per [`Op`], the backend's list of operations.
+pub fn adapter_actions() -> Vec<String> {
+    Op::ALL
+        .iter()
+        .map(|op| format!("rds:{}", op.name()))
+        .collect()
+}
 
 /// Actions the adapter never calls but RDS requires of the caller of a blue/green operation:
 /// `CreateBlueGreenDeployment` needs `CreateDBInstanceReadReplica` (the green instance is a
 /// replica), `SwitchoverBlueGreenDeployment` needs `PromoteReadReplica`.
 pub const IMPLIED_ACTIONS: &[&str] = &["rds:CreateDBInstanceReadReplica", "rds:PromoteReadReplica"];
 
-/// Least-privilege policy JSON (pretty): one statement with exactly [`ADAPTER_ACTIONS`], one
+/// Least-privilege policy JSON (pretty): one statement with exactly [`adapter_actions`], one
 /// with the [`IMPLIED_ACTIONS`] blue/green needs. Resources are `*` because RDS names the
 /// green instances itself (AWS documents that prefix patterns do not work there).
 pub fn policy_json() -> String {
@@ -47,7 +33,7 @@ pub fn policy_json() -> String {
             {
                 "Sid": "RdsfleetAdapterCalls",
                 "Effect": "Allow",
-                "Action": ADAPTER_ACTIONS,
+                "Action": adapter_actions(),
                 "Resource": "*"
             },
             {
@@ -181,7 +167,7 @@ mod tests {
     }
 
     /// The policy and the adapter cannot drift apart: every operation the adapter calls is in
-    /// ADAPTER_ACTIONS, and ADAPTER_ACTIONS lists nothing the adapter does not call.
+    /// the policy, and the policy lists nothing the adapter does not call.
     #[test]
     fn adapter_actions_match_the_adapter_source_exactly() {
         let sources = adapter_sources();
@@ -190,7 +176,7 @@ mod tests {
         for (_, text) in &sources {
             called.extend(scan_operation_calls(text));
         }
-        let listed: BTreeSet<String> = ADAPTER_ACTIONS.iter().map(|s| s.to_string()).collect();
+        let listed: BTreeSet<String> = adapter_actions().into_iter().collect();
         let missing: Vec<_> = called.difference(&listed).collect();
         let extra: Vec<_> = listed.difference(&called).collect();
         assert!(
@@ -217,10 +203,9 @@ mod tests {
                 );
             }
         }
-        let expected: BTreeSet<String> = ADAPTER_ACTIONS
-            .iter()
-            .chain(IMPLIED_ACTIONS)
-            .map(|s| s.to_string())
+        let expected: BTreeSet<String> = adapter_actions()
+            .into_iter()
+            .chain(IMPLIED_ACTIONS.iter().map(|s| s.to_string()))
             .collect();
         assert_eq!(actions, expected);
         assert!(policy_json().contains('\n'), "policy is pretty-printed");

@@ -394,16 +394,6 @@ pub(crate) mod fake {
         ) -> BResult<ParameterGroup> {
             Err(unavailable())
         }
-        async fn copy_parameter_group(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: &Tags,
-        ) -> BResult<ParameterGroup> {
-            Err(unavailable())
-        }
         async fn modify_parameter_group(
             &self,
             _: &str,
@@ -428,9 +418,6 @@ pub(crate) mod fake {
             Err(unavailable())
         }
         async fn set_deletion_protection(&self, _: &str, _: &str, _: bool) -> BResult<()> {
-            Err(unavailable())
-        }
-        async fn list_tags(&self, _: &str, _: &str) -> BResult<Tags> {
             Err(unavailable())
         }
         async fn add_tags(&self, _: &str, _: &str, _: &Tags) -> BResult<()> {

@@ -6,6 +6,7 @@
 //! file is refused rather than half-trusted.
 
 use crate::naming;
+use crate::policy::{Selector, WaveInfo};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -274,6 +275,115 @@ pub struct Plan {
     pub waves: Vec<crate::policy::WaveInfo>,
 }
 
+/// Assign the policy's waves to the plan's databases (replicas follow their source). Databases that no
+/// wave selects are skipped with a reason: a policy never touches what it didn't select.
+/// Returns the waves as numbered in the plan. Call `plan.finalize()` afterwards.
+fn assign_waves(
+    policy: &crate::policy::Policy,
+    plan: &mut Plan,
+    inventory: &[crate::domain::DbInstance],
+) -> Vec<WaveInfo> {
+    if policy.waves.is_empty() {
+        return vec![WaveInfo {
+            number: 1,
+            name: "all".into(),
+            concurrency: None,
+        }];
+    }
+    let by_key: std::collections::HashMap<(&str, &str), &crate::domain::Tags> = inventory
+        .iter()
+        .map(|i| ((i.region.as_str(), i.identifier.as_str()), &i.tags))
+        .collect();
+    let no_tags = crate::domain::Tags::new();
+    let tags_of = |region: &str, id: &str| -> &crate::domain::Tags {
+        by_key.get(&(region, id)).copied().unwrap_or(&no_tags)
+    };
+    // Rule index per database (first match).
+    let mut rule_of: Vec<Option<usize>> = Vec::with_capacity(plan.databases.len());
+    for d in &plan.databases {
+        let tags = tags_of(&d.region, &d.identifier);
+        let r = policy.waves.iter().position(|w| {
+            w.select.iter().any(|s| {
+                Selector::parse(s)
+                    .map(|sel| sel.matches(&d.region, &d.identifier, &d.engine, tags))
+                    .unwrap_or(false)
+            })
+        });
+        rule_of.push(r);
+    }
+    // Number the waves, splitting canaries off.
+    let mut infos = Vec::new();
+    let mut number_of_rule: Vec<(u32, Option<u32>)> = Vec::new();
+    let mut n = 0u32;
+    for w in &policy.waves {
+        let canary = if w.canary > 0 {
+            n += 1;
+            infos.push(WaveInfo {
+                number: n,
+                name: format!("{}-canary", w.name),
+                concurrency: Some(w.canary),
+            });
+            Some(n)
+        } else {
+            None
+        };
+        n += 1;
+        infos.push(WaveInfo {
+            number: n,
+            name: w.name.clone(),
+            concurrency: w.concurrency,
+        });
+        number_of_rule.push((n, canary));
+    }
+    let mut canary_left: Vec<usize> = policy.waves.iter().map(|w| w.canary).collect();
+    for (i, d) in plan.databases.iter_mut().enumerate() {
+        match rule_of[i] {
+            Some(r) => {
+                let (main, canary) = number_of_rule[r];
+                d.wave = match canary {
+                    Some(c)
+                        if canary_left[r] > 0
+                            && d.strategy == Strategy::BlueGreen
+                            && d.blockers.is_empty() =>
+                    {
+                        canary_left[r] -= 1;
+                        c
+                    }
+                    _ => main,
+                };
+            }
+            None => {
+                d.wave = 0;
+                if d.strategy == Strategy::BlueGreen {
+                    d.strategy = Strategy::Skip;
+                    d.steps.clear();
+                    d.skip_reason = Some("not selected by any wave of the policy".into());
+                }
+            }
+        }
+    }
+    // Replicas travel with their source: same wave.
+    let waves: Vec<(String, String, u32)> = plan
+        .databases
+        .iter()
+        .flat_map(|d| {
+            d.replicas
+                .iter()
+                .map(move |r| (d.region.clone(), r.clone(), d.wave))
+        })
+        .collect();
+    for (region, r, w) in waves {
+        if let Some(d) = plan
+            .databases
+            .iter_mut()
+            .find(|d| d.region == region && d.identifier == r)
+        {
+            d.wave = w;
+        }
+    }
+    infos
+}
+
 impl Plan {
     /// Apply a rollout policy: assign waves, carry its switchover timeout and retention into
     /// the settings, embed it, and recompute the plan id.
@@ -282,7 +392,7 @@ impl Plan {
         policy: &crate::policy::Policy,
         inventory: &[crate::domain::DbInstance],
     ) {
-        self.waves = policy.assign_waves(self, inventory);
+        self.waves = assign_waves(policy, self, inventory);
         self.settings.switchover_timeout_secs = policy.switchover.timeout_secs;
         self.settings.retention_hours = policy.retention.old_instance_hours;
         self.policy = Some(policy.clone());

@@ -7,8 +7,7 @@
 //! parsing, validation and wave assignment; the CLI reads the file.
 
 use crate::clock::{minute_of_day, weekday, Millis};
-use crate::domain::{DbInstance, Tags};
-use crate::plan::{Plan, Strategy};
+use crate::domain::Tags;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -215,110 +214,6 @@ impl Policy {
     /// Is `now` inside a switchover window? (Always, when no window is set.)
     pub fn in_window(&self, now: Millis) -> bool {
         in_windows(&self.switchover.windows, now)
-    }
-
-    /// Assign waves to the plan's databases (replicas follow their source). Databases that no
-    /// wave selects are skipped with a reason: a policy never touches what it didn't select.
-    /// Returns the waves as numbered in the plan. Call `plan.finalize()` afterwards.
-    pub fn assign_waves(&self, plan: &mut Plan, inventory: &[DbInstance]) -> Vec<WaveInfo> {
-        if self.waves.is_empty() {
-            return vec![WaveInfo {
-                number: 1,
-                name: "all".into(),
-                concurrency: None,
-            }];
-        }
-        let tags_of = |region: &str, id: &str| -> Tags {
-            inventory
-                .iter()
-                .find(|i| i.region == region && i.identifier == id)
-                .map(|i| i.tags.clone())
-                .unwrap_or_default()
-        };
-        // Rule index per database (first match).
-        let mut rule_of: Vec<Option<usize>> = Vec::with_capacity(plan.databases.len());
-        for d in &plan.databases {
-            let tags = tags_of(&d.region, &d.identifier);
-            let r = self.waves.iter().position(|w| {
-                w.select.iter().any(|s| {
-                    Selector::parse(s)
-                        .map(|sel| sel.matches(&d.region, &d.identifier, &d.engine, &tags))
-                        .unwrap_or(false)
-                })
-            });
-            rule_of.push(r);
-        }
-        // Number the waves, splitting canaries off.
-        let mut infos = Vec::new();
-        let mut number_of_rule: Vec<(u32, Option<u32>)> = Vec::new();
-        let mut n = 0u32;
-        for w in &self.waves {
-            let canary = if w.canary > 0 {
-                n += 1;
-                infos.push(WaveInfo {
-                    number: n,
-                    name: format!("{}-canary", w.name),
-                    concurrency: Some(w.canary),
-                });
-                Some(n)
-            } else {
-                None
-            };
-            n += 1;
-            infos.push(WaveInfo {
-                number: n,
-                name: w.name.clone(),
-                concurrency: w.concurrency,
-            });
-            number_of_rule.push((n, canary));
-        }
-        let mut canary_left: Vec<usize> = self.waves.iter().map(|w| w.canary).collect();
-        for (i, d) in plan.databases.iter_mut().enumerate() {
-            match rule_of[i] {
-                Some(r) => {
-                    let (main, canary) = number_of_rule[r];
-                    d.wave = match canary {
-                        Some(c)
-                            if canary_left[r] > 0
-                                && d.strategy == Strategy::BlueGreen
-                                && d.blockers.is_empty() =>
-                        {
-                            canary_left[r] -= 1;
-                            c
-                        }
-                        _ => main,
-                    };
-                }
-                None => {
-                    d.wave = 0;
-                    if d.strategy == Strategy::BlueGreen {
-                        d.strategy = Strategy::Skip;
-                        d.steps.clear();
-                        d.skip_reason = Some("not selected by any wave of the policy".into());
-                    }
-                }
-            }
-        }
-        // Replicas travel with their source: same wave.
-        let waves: Vec<(String, String, u32)> = plan
-            .databases
-            .iter()
-            .flat_map(|d| {
-                d.replicas
-                    .iter()
-                    .map(move |r| (d.region.clone(), r.clone(), d.wave))
-            })
-            .collect();
-        for (region, r, w) in waves {
-            if let Some(d) = plan
-                .databases
-                .iter_mut()
-                .find(|d| d.region == region && d.identifier == r)
-            {
-                d.wave = w;
-            }
-        }
-        infos
     }
 }
 

@@ -458,29 +458,6 @@ impl RdsBackend for AwsBackend {
             .ok_or_else(|| missing("CreateDBParameterGroup", "DBParameterGroup"))
     }
 
-    async fn copy_parameter_group(
-        &self,
-        region: &str,
-        source: &str,
-        target: &str,
-        description: &str,
-        tags: &Tags,
-    ) -> BResult<ParameterGroup> {
-        let out = self
-            .client(region)?
-            .copy_db_parameter_group()
-            .source_db_parameter_group_identifier(source)
-            .target_db_parameter_group_identifier(target)
-            .target_db_parameter_group_description(description)
-            .set_tags(Some(convert::tags_to(tags)))
-            .send()
-            .await
-            .map_err(|e| classify("CopyDBParameterGroup", e))?;
-        out.db_parameter_group()
-            .map(convert::parameter_group)
-            .ok_or_else(|| missing("CopyDBParameterGroup", "DBParameterGroup"))
-    }
-
     async fn modify_parameter_group(
         &self,
         region: &str,
@@ -602,17 +579,6 @@ impl RdsBackend for AwsBackend {
             .await
             .map_err(|e| classify("ModifyDBInstance", e))?;
         Ok(())
-    }
-
-    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags> {
-        let out = self
-            .client(region)?
-            .list_tags_for_resource()
-            .resource_name(arn)
-            .send()
-            .await
-            .map_err(|e| classify("ListTagsForResource", e))?;
-        Ok(convert::tags_from(out.tag_list()))
     }
 
     async fn add_tags(&self, region: &str, arn: &str, tags: &Tags) -> BResult<()> {

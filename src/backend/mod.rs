@@ -1,8 +1,9 @@
 //! The one narrow interface between rdsfleet and RDS.
 //!
-//! [`RdsBackend`] speaks domain types (see [`crate::domain`]), never SDK structs. Three things
-//! implement it: the AWS adapter (`aws`, the only module that names `aws_sdk_rds`), the embedded
-//! simulator ([`crate::sim`]), and test wrappers (fault injection, crash after k side effects).
+//! [`RdsBackend`] speaks domain types (see [`crate::domain`]), never SDK structs. Two things
+//! implement it: the AWS adapter (`aws`, the only module that names `aws_sdk_rds`) and the
+//! embedded simulator ([`crate::sim`]). [`Wrapped`] puts a [`Hook`] around either: the
+//! production guard [`readonly::ReadOnly`] and the test wrapper [`crash::CrashAfter`].
 //!
 //! Errors are classified once, by the implementation, into [`ErrorKind`]; callers decide
 //! what to do from the kind alone and never look at message text.
@@ -13,6 +14,100 @@ use serde::{Deserialize, Serialize};
 
 pub mod aws;
 pub mod crash;
+pub mod readonly;
+mod wrap;
+
+pub use wrap::{Hook, Wrapped};
+
+/// Every RDS API operation behind [`RdsBackend`], with whether it changes anything. This is the
+/// one list of which calls mutate: the wrappers ([`readonly`], [`crash`]), the simulator's
+/// trail and the IAM policy all read it from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Op {
+    DescribeDBInstances,
+    DescribeBlueGreenDeployments,
+    DescribeDBSnapshots,
+    DescribeDBParameterGroups,
+    DescribeDBParameters,
+    DescribeDBEngineVersions,
+    DescribeAccountAttributes,
+    CreateDBSnapshot,
+    CreateDBParameterGroup,
+    ModifyDBParameterGroup,
+    DeleteDBParameterGroup,
+    CreateBlueGreenDeployment,
+    SwitchoverBlueGreenDeployment,
+    DeleteBlueGreenDeployment,
+    DeleteDBInstance,
+    /// Only ever to turn deletion protection off or on.
+    ModifyDBInstance,
+    AddTagsToResource,
+}
+
+impl Op {
+    pub const ALL: [Op; 17] = [
+        Op::DescribeDBInstances,
+        Op::DescribeBlueGreenDeployments,
+        Op::DescribeDBSnapshots,
+        Op::DescribeDBParameterGroups,
+        Op::DescribeDBParameters,
+        Op::DescribeDBEngineVersions,
+        Op::DescribeAccountAttributes,
+        Op::CreateDBSnapshot,
+        Op::CreateDBParameterGroup,
+        Op::ModifyDBParameterGroup,
+        Op::DeleteDBParameterGroup,
+        Op::CreateBlueGreenDeployment,
+        Op::SwitchoverBlueGreenDeployment,
+        Op::DeleteBlueGreenDeployment,
+        Op::DeleteDBInstance,
+        Op::ModifyDBInstance,
+        Op::AddTagsToResource,
+    ];
+
+    /// The RDS API action name (also the IAM action after `rds:`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::DescribeDBInstances => "DescribeDBInstances",
+            Op::DescribeBlueGreenDeployments => "DescribeBlueGreenDeployments",
+            Op::DescribeDBSnapshots => "DescribeDBSnapshots",
+            Op::DescribeDBParameterGroups => "DescribeDBParameterGroups",
+            Op::DescribeDBParameters => "DescribeDBParameters",
+            Op::DescribeDBEngineVersions => "DescribeDBEngineVersions",
+            Op::DescribeAccountAttributes => "DescribeAccountAttributes",
+            Op::CreateDBSnapshot => "CreateDBSnapshot",
+            Op::CreateDBParameterGroup => "CreateDBParameterGroup",
+            Op::ModifyDBParameterGroup => "ModifyDBParameterGroup",
+            Op::DeleteDBParameterGroup => "DeleteDBParameterGroup",
+            Op::CreateBlueGreenDeployment => "CreateBlueGreenDeployment",
+            Op::SwitchoverBlueGreenDeployment => "SwitchoverBlueGreenDeployment",
+            Op::DeleteBlueGreenDeployment => "DeleteBlueGreenDeployment",
+            Op::DeleteDBInstance => "DeleteDBInstance",
+            Op::ModifyDBInstance => "ModifyDBInstance",
+            Op::AddTagsToResource => "AddTagsToResource",
+        }
+    }
+
+    /// Does the operation change anything in the account?
+    pub fn mutating(self) -> bool {
+        !matches!(
+            self,
+            Op::DescribeDBInstances
+                | Op::DescribeBlueGreenDeployments
+                | Op::DescribeDBSnapshots
+                | Op::DescribeDBParameterGroups
+                | Op::DescribeDBParameters
+                | Op::DescribeDBEngineVersions
+                | Op::DescribeAccountAttributes
+        )
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// What went wrong, as far as the orchestrator needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -153,14 +248,6 @@ pub trait RdsBackend: Send + Sync {
         region: &str,
         group: &NewParameterGroup,
     ) -> BResult<ParameterGroup>;
-    async fn copy_parameter_group(
-        &self,
-        region: &str,
-        source: &str,
-        target: &str,
-        description: &str,
-        tags: &Tags,
-    ) -> BResult<ParameterGroup>;
     /// Set parameters (callers send at most 20 per call, as RDS requires).
     async fn modify_parameter_group(
         &self,
@@ -199,7 +286,6 @@ pub trait RdsBackend: Send + Sync {
         enabled: bool,
     ) -> BResult<()>;
 
-    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags>;
     async fn add_tags(&self, region: &str, arn: &str, tags: &Tags) -> BResult<()>;
 
     /// `DescribeDBEngineVersions`; `ErrorKind::Unavailable` where the endpoint lacks it.

@@ -1,7 +1,7 @@
 //! Drift: does the world still look like what the plan was made from?
 //!
-//! `apply` calls [`check_drift`] with freshly described instances before touching anything and
-//! refuses databases whose version, status or parameter group changed, or that were deleted
+//! `apply` of a fresh state file calls [`refuse_drift`] with freshly described instances
+//! before writing or touching anything, and refuses the plan when databases whose version, status or parameter group changed, or that were deleted
 //! (issue 4, item 8). One exception is not an error: a database already running the planned
 //! target version (upgraded out of band) is reported as [`DriftKind::AlreadyUpgraded`] and
 //! apply records it as done.
@@ -105,4 +105,46 @@ pub fn check_drift(plan: &Plan, live: &[DbInstance]) -> Vec<Drift> {
         }
     }
     out
+}
+
+/// `apply` refuses a plan the fleet no longer matches: nothing was written or changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct DriftRefusal {
+    pub plan_id: String,
+    pub drifts: Vec<Drift>,
+}
+
+impl DriftRefusal {
+    fn render(&self) -> String {
+        let mut msg = format!(
+            "the fleet no longer matches plan {} ({} database(s) drifted); nothing was changed. Plan again:",
+            self.plan_id,
+            self.drifts.len()
+        );
+        for d in &self.drifts {
+            msg.push_str(&format!(
+                "\n  - {} ({}): {}",
+                d.identifier, d.region, d.message
+            ));
+        }
+        msg
+    }
+}
+
+/// The pre-apply drift check: every drift that is an error refuses the whole plan (a database
+/// already upgraded out of band is not one; the engine records it as done).
+pub fn refuse_drift(plan: &Plan, live: &[DbInstance]) -> Result<(), DriftRefusal> {
+    let drifts: Vec<Drift> = check_drift(plan, live)
+        .into_iter()
+        .filter(|d| d.kind.is_error())
+        .collect();
+    if drifts.is_empty() {
+        Ok(())
+    } else {
+        Err(DriftRefusal {
+            plan_id: plan.plan_id.clone(),
+            drifts,
+        })
+    }
 }

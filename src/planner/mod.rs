@@ -54,7 +54,7 @@ pub mod params;
 pub mod paths;
 pub mod prechecks;
 
-pub use drift::{check_drift, Drift, DriftKind};
+pub use drift::{check_drift, refuse_drift, Drift, DriftKind, DriftRefusal};
 
 use crate::backend::RdsBackend;
 use crate::catalog::Catalog;
@@ -97,6 +97,26 @@ impl PlanContext {
             )),
         }
     }
+}
+
+/// Describe every instance in the regions of `plan` (one paginated describe per region): what
+/// the pre-apply drift check ([`refuse_drift`]) compares the plan with.
+pub async fn describe_fleet(
+    backend: &dyn RdsBackend,
+    plan: &crate::plan::Plan,
+) -> Result<Vec<crate::domain::DbInstance>, (String, crate::backend::BackendError)> {
+    let regions: BTreeSet<&str> = plan.databases.iter().map(|d| d.region.as_str()).collect();
+    let mut live = Vec::new();
+    for r in regions {
+        let q = crate::backend::InstanceQuery::default();
+        live.extend(
+            backend
+                .describe_instances(r, &q)
+                .await
+                .map_err(|e| (r.to_string(), e))?,
+        );
+    }
+    Ok(live)
 }
 
 /// Fetch the engine catalog (live, else bundled with a warning) and the per-region instance

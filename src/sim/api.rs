@@ -213,12 +213,12 @@ impl SimBackend {
     fn run<T>(
         &self,
         region: &str,
-        action: &str,
+        op: Op,
         resource: &str,
         params: Value,
-        mutating: bool,
         f: impl FnOnce(&Ctx) -> BResult<(T, usize)>,
     ) -> (BResult<T>, u64) {
+        let (action, mutating) = (op.name(), op.mutating());
         let faults = self
             .faults
             .lock()
@@ -362,13 +362,12 @@ impl SimBackend {
     async fn call<T: Send>(
         &self,
         region: &str,
-        action: &str,
+        op: Op,
         resource: &str,
         params: Value,
-        mutating: bool,
         f: impl FnOnce(&Ctx) -> BResult<(T, usize)> + Send,
     ) -> BResult<T> {
-        let (res, latency) = self.run(region, action, resource, params, mutating, f);
+        let (res, latency) = self.run(region, op, resource, params, f);
         if latency > 0 {
             self.clock.sleep(Duration::from_millis(latency)).await;
         }
@@ -1596,29 +1595,6 @@ fn delete_instance(x: &Ctx, id: &str, final_snapshot_id: &str) -> BResult<()> {
 }
 
 /// Resolve an ARN to its resource's tags (and a setter).
-fn tags_of(x: &Ctx, a: &str) -> BResult<Tags> {
-    let (kind, id) = x.parse_arn(a)?;
-    Ok(match kind {
-        "db" => x.inst(id)?.inst.tags,
-        "snapshot" => {
-            store::get::<SnapRow>(x.c, Table::Snapshots, x.region, id)
-                .sq()?
-                .ok_or_else(|| {
-                    e(
-                        ErrorKind::NotFound,
-                        "DBSnapshotNotFound",
-                        format!("DBSnapshot {id} not found."),
-                    )
-                })?
-                .snap
-                .tags
-        }
-        "pg" => x.pg(id)?.tags,
-        "deployment" => x.bgd(id)?.bg.tags,
-        _ => return Err(bad_param(format!("Unsupported resource type in {a}"))),
-    })
-}
-
 fn add_tags(x: &Ctx, a: &str, tags: &Tags) -> BResult<()> {
     let (kind, id) = x.parse_arn(a)?;
     match kind {
@@ -1671,7 +1647,7 @@ impl RdsBackend for SimBackend {
             "*".into()
         };
         let p = json!({"identifiers": q.identifiers, "engines": q.engines});
-        self.call(region, "DescribeDBInstances", &res, p, false, |x| {
+        self.call(region, Op::DescribeDBInstances, &res, p, |x| {
             describe_instances(x, q)
         })
         .await
@@ -1683,7 +1659,7 @@ impl RdsBackend for SimBackend {
         q: &BlueGreenQuery,
     ) -> BResult<Vec<BlueGreen>> {
         let p = json!({"names": q.names, "identifiers": q.identifiers});
-        self.call(region, "DescribeBlueGreenDeployments", "*", p, false, |x| {
+        self.call(region, Op::DescribeBlueGreenDeployments, "*", p, |x| {
             let rows: Vec<BgdRow> = store::all(x.c, Table::Bgds, x.region).sq()?;
             let out: Vec<BlueGreen> = rows
                 .into_iter()
@@ -1700,7 +1676,7 @@ impl RdsBackend for SimBackend {
 
     async fn describe_snapshots(&self, region: &str, q: &SnapshotQuery) -> BResult<Vec<Snapshot>> {
         let p = json!({"snapshot_ids": q.snapshot_ids, "instance_ids": q.instance_ids});
-        self.call(region, "DescribeDBSnapshots", "*", p, false, |x| {
+        self.call(region, Op::DescribeDBSnapshots, "*", p, |x| {
             let rows: Vec<SnapRow> = store::all(x.c, Table::Snapshots, x.region).sq()?;
             let out: Vec<Snapshot> = rows
                 .iter()
@@ -1728,7 +1704,7 @@ impl RdsBackend for SimBackend {
         tags: &Tags,
     ) -> BResult<Snapshot> {
         let p = json!({"DBInstanceIdentifier": instance_id, "DBSnapshotIdentifier": snapshot_id, "Tags": tags});
-        self.call(region, "CreateDBSnapshot", snapshot_id, p, true, |x| {
+        self.call(region, Op::CreateDBSnapshot, snapshot_id, p, |x| {
             create_snapshot(x, instance_id, snapshot_id, tags).map(|s| (s, 1))
         })
         .await
@@ -1740,7 +1716,7 @@ impl RdsBackend for SimBackend {
         names: &[String],
     ) -> BResult<Vec<ParameterGroup>> {
         let p = json!({"names": names});
-        self.call(region, "DescribeDBParameterGroups", "*", p, false, |x| {
+        self.call(region, Op::DescribeDBParameterGroups, "*", p, |x| {
             if names.is_empty() {
                 let all: Vec<PgRow> = store::all(x.c, Table::Pgroups, x.region).sq()?;
                 let n = pages(all.len());
@@ -1764,7 +1740,7 @@ impl RdsBackend for SimBackend {
     ) -> BResult<Vec<Parameter>> {
         let p =
             json!({"DBParameterGroupName": group, "Source": if user_only { "user" } else { "" }});
-        self.call(region, "DescribeDBParameters", group, p, false, |x| {
+        self.call(region, Op::DescribeDBParameters, group, p, |x| {
             describe_parameters(x, group, user_only)
         })
         .await
@@ -1776,56 +1752,25 @@ impl RdsBackend for SimBackend {
         group: &NewParameterGroup,
     ) -> BResult<ParameterGroup> {
         let p = json!({"DBParameterGroupName": group.name, "DBParameterGroupFamily": group.family, "Description": group.description, "Tags": group.tags});
-        self.call(
-            region,
-            "CreateDBParameterGroup",
-            &group.name,
-            p,
-            true,
-            |x| {
-                if !x
-                    .catalog
-                    .versions
-                    .iter()
-                    .any(|v| v.parameter_group_family == group.family)
-                {
-                    return Err(bad_param(format!(
-                        "Invalid DBParameterGroupFamily: {}",
-                        group.family
-                    )));
-                }
-                new_group(
-                    x,
-                    &group.name,
-                    &group.family,
-                    &group.description,
-                    BTreeMap::new(),
-                    &group.tags,
-                )
-                .map(|g| (g, 1))
-            },
-        )
-        .await
-    }
-
-    async fn copy_parameter_group(
-        &self,
-        region: &str,
-        source: &str,
-        target: &str,
-        description: &str,
-        tags: &Tags,
-    ) -> BResult<ParameterGroup> {
-        let p = json!({"SourceDBParameterGroupIdentifier": source, "TargetDBParameterGroupIdentifier": target, "TargetDBParameterGroupDescription": description, "Tags": tags});
-        self.call(region, "CopyDBParameterGroup", target, p, true, |x| {
-            let src = x.pg(source)?;
+        self.call(region, Op::CreateDBParameterGroup, &group.name, p, |x| {
+            if !x
+                .catalog
+                .versions
+                .iter()
+                .any(|v| v.parameter_group_family == group.family)
+            {
+                return Err(bad_param(format!(
+                    "Invalid DBParameterGroupFamily: {}",
+                    group.family
+                )));
+            }
             new_group(
                 x,
-                target,
-                &src.group.family,
-                description,
-                src.params.clone(),
-                tags,
+                &group.name,
+                &group.family,
+                &group.description,
+                BTreeMap::new(),
+                &group.tags,
             )
             .map(|g| (g, 1))
         })
@@ -1839,7 +1784,7 @@ impl RdsBackend for SimBackend {
         changes: &[ParameterChange],
     ) -> BResult<()> {
         let p = json!({"DBParameterGroupName": group, "Parameters": changes});
-        self.call(region, "ModifyDBParameterGroup", group, p, true, |x| {
+        self.call(region, Op::ModifyDBParameterGroup, group, p, |x| {
             modify_parameter_group(x, group, changes).map(|v| (v, 1))
         })
         .await
@@ -1847,7 +1792,7 @@ impl RdsBackend for SimBackend {
 
     async fn delete_parameter_group(&self, region: &str, group: &str) -> BResult<()> {
         let p = json!({"DBParameterGroupName": group});
-        self.call(region, "DeleteDBParameterGroup", group, p, true, |x| {
+        self.call(region, Op::DeleteDBParameterGroup, group, p, |x| {
             x.pg(group)?;
             if ParameterGroup::is_default(group) {
                 return Err(bad_param(format!(
@@ -1879,14 +1824,9 @@ impl RdsBackend for SimBackend {
             "TargetDBInstanceClass": req.target_instance_class,
             "TargetStorageType": req.target_storage_type, "Tags": req.tags,
         });
-        self.call(
-            region,
-            "CreateBlueGreenDeployment",
-            &req.name,
-            p,
-            true,
-            |x| create_blue_green(x, req).map(|b| (b, 1)),
-        )
+        self.call(region, Op::CreateBlueGreenDeployment, &req.name, p, |x| {
+            create_blue_green(x, req).map(|b| (b, 1))
+        })
         .await
     }
 
@@ -1900,10 +1840,9 @@ impl RdsBackend for SimBackend {
             json!({"BlueGreenDeploymentIdentifier": identifier, "SwitchoverTimeout": timeout_secs});
         self.call(
             region,
-            "SwitchoverBlueGreenDeployment",
+            Op::SwitchoverBlueGreenDeployment,
             identifier,
             p,
-            true,
             |x| switchover(x, identifier, timeout_secs).map(|b| (b, 1)),
         )
         .await
@@ -1916,14 +1855,9 @@ impl RdsBackend for SimBackend {
         delete_target: bool,
     ) -> BResult<()> {
         let p = json!({"BlueGreenDeploymentIdentifier": identifier, "DeleteTarget": delete_target});
-        self.call(
-            region,
-            "DeleteBlueGreenDeployment",
-            identifier,
-            p,
-            true,
-            |x| delete_blue_green(x, identifier, delete_target).map(|v| (v, 1)),
-        )
+        self.call(region, Op::DeleteBlueGreenDeployment, identifier, p, |x| {
+            delete_blue_green(x, identifier, delete_target).map(|v| (v, 1))
+        })
         .await
     }
 
@@ -1934,7 +1868,7 @@ impl RdsBackend for SimBackend {
         final_snapshot_id: &str,
     ) -> BResult<()> {
         let p = json!({"DBInstanceIdentifier": identifier, "SkipFinalSnapshot": false, "FinalDBSnapshotIdentifier": final_snapshot_id});
-        self.call(region, "DeleteDBInstance", identifier, p, true, |x| {
+        self.call(region, Op::DeleteDBInstance, identifier, p, |x| {
             delete_instance(x, identifier, final_snapshot_id).map(|v| (v, 1))
         })
         .await
@@ -1947,7 +1881,7 @@ impl RdsBackend for SimBackend {
         enabled: bool,
     ) -> BResult<()> {
         let p = json!({"DBInstanceIdentifier": identifier, "DeletionProtection": enabled, "ApplyImmediately": true});
-        self.call(region, "ModifyDBInstance", identifier, p, true, |x| {
+        self.call(region, Op::ModifyDBInstance, identifier, p, |x| {
             let mut r = x.inst(identifier)?;
             if r.inst.status == "deleting" {
                 return Err(inst_state(format!(
@@ -1961,17 +1895,9 @@ impl RdsBackend for SimBackend {
         .await
     }
 
-    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags> {
-        let p = json!({"ResourceName": arn});
-        self.call(region, "ListTagsForResource", arn, p, false, |x| {
-            tags_of(x, arn).map(|t| (t, 1))
-        })
-        .await
-    }
-
     async fn add_tags(&self, region: &str, arn: &str, tags: &Tags) -> BResult<()> {
         let p = json!({"ResourceName": arn, "Tags": tags});
-        self.call(region, "AddTagsToResource", arn, p, true, |x| {
+        self.call(region, Op::AddTagsToResource, arn, p, |x| {
             add_tags(x, arn, tags).map(|v| (v, 1))
         })
         .await
@@ -1984,7 +1910,7 @@ impl RdsBackend for SimBackend {
         version: Option<&str>,
     ) -> BResult<Vec<EngineVersion>> {
         let p = json!({"Engine": engine, "EngineVersion": version});
-        self.call(region, "DescribeDBEngineVersions", engine, p, false, |x| {
+        self.call(region, Op::DescribeDBEngineVersions, engine, p, |x| {
             let v = x.catalog.list(engine, version);
             let n = pages(v.len());
             Ok((v, n))
@@ -1995,10 +1921,9 @@ impl RdsBackend for SimBackend {
     async fn describe_instance_quota(&self, region: &str) -> BResult<Quota> {
         self.call(
             region,
-            "DescribeAccountAttributes",
+            Op::DescribeAccountAttributes,
             "DBInstances",
             json!({}),
-            false,
             |x| {
                 let used = store::count_inst(x.c, x.region).sq()?;
                 Ok((

@@ -62,7 +62,7 @@ fn only_the_store_and_the_simulator_touch_sqlite() {
 #[test]
 fn only_the_clock_reads_the_wall_clock() {
     check("SystemTime::now", &["src/clock.rs"]);
-    check("Instant::now", &["src/cli.rs", "src/bin/"]);
+    check("Instant::now", &["src/cli/commands.rs", "src/bin/"]);
     check("tokio::time::sleep", &["src/clock.rs"]);
     check("thread::sleep", &[]);
 }

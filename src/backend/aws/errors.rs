@@ -11,7 +11,6 @@ use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceError;
-use aws_sdk_rds::operation::copy_db_parameter_group::CopyDBParameterGroupError;
 use aws_sdk_rds::operation::create_blue_green_deployment::CreateBlueGreenDeploymentError;
 use aws_sdk_rds::operation::create_db_parameter_group::CreateDBParameterGroupError;
 use aws_sdk_rds::operation::create_db_snapshot::CreateDBSnapshotError;
@@ -25,7 +24,6 @@ use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
 use aws_sdk_rds::operation::describe_db_parameter_groups::DescribeDBParameterGroupsError;
 use aws_sdk_rds::operation::describe_db_parameters::DescribeDBParametersError;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
-use aws_sdk_rds::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError;
 use aws_sdk_rds::operation::modify_db_parameter_group::ModifyDBParameterGroupError;
 use aws_sdk_rds::operation::switchover_blue_green_deployment::SwitchoverBlueGreenDeploymentError;
@@ -64,11 +62,6 @@ typed_kinds! {
     DescribeDBParametersError { DbParameterGroupNotFoundFault => NotFound }
     CreateDBParameterGroupError {
         DbParameterGroupAlreadyExistsFault => AlreadyExists,
-        DbParameterGroupQuotaExceededFault => QuotaExceeded,
-    }
-    CopyDBParameterGroupError {
-        DbParameterGroupAlreadyExistsFault => AlreadyExists,
-        DbParameterGroupNotFoundFault => NotFound,
         DbParameterGroupQuotaExceededFault => QuotaExceeded,
     }
     ModifyDBParameterGroupError {
@@ -117,12 +110,6 @@ typed_kinds! {
         InvalidDbClusterStateFault => InvalidState,
         KmsKeyNotAccessibleFault => AccessDenied,
         StorageQuotaExceededFault => QuotaExceeded,
-    }
-    ListTagsForResourceError {
-        BlueGreenDeploymentNotFoundFault => NotFound,
-        DbInstanceNotFoundFault => NotFound,
-        DbSnapshotNotFoundFault => NotFound,
-        DbClusterNotFoundFault => NotFound,
     }
     AddTagsToResourceError {
         BlueGreenDeploymentNotFoundFault => NotFound,
