@@ -275,6 +275,35 @@ pub struct Plan {
     pub waves: Vec<crate::policy::WaveInfo>,
 }
 
+/// Number the policy's waves, splitting canaries off: the waves as numbered in the plan, and
+/// per wave rule its (main wave, canary wave) numbers.
+fn number_waves(policy: &crate::policy::Policy) -> (Vec<WaveInfo>, Vec<(u32, Option<u32>)>) {
+    let mut infos = Vec::new();
+    let mut number_of_rule: Vec<(u32, Option<u32>)> = Vec::new();
+    let mut n = 0u32;
+    for w in &policy.waves {
+        let canary = if w.canary > 0 {
+            n += 1;
+            infos.push(WaveInfo {
+                number: n,
+                name: format!("{}-canary", w.name),
+                concurrency: Some(w.canary),
+            });
+            Some(n)
+        } else {
+            None
+        };
+        n += 1;
+        infos.push(WaveInfo {
+            number: n,
+            name: w.name.clone(),
+            concurrency: w.concurrency,
+        });
+        number_of_rule.push((n, canary));
+    }
+    (infos, number_of_rule)
+}
+
 /// Assign the policy's waves to the plan's databases (replicas follow their source). Databases that no
 /// wave selects are skipped with a reason: a policy never touches what it didn't select.
 /// Returns the waves as numbered in the plan. Call `plan.finalize()` afterwards.
@@ -311,30 +340,7 @@ fn assign_waves(
         });
         rule_of.push(r);
     }
-    // Number the waves, splitting canaries off.
-    let mut infos = Vec::new();
-    let mut number_of_rule: Vec<(u32, Option<u32>)> = Vec::new();
-    let mut n = 0u32;
-    for w in &policy.waves {
-        let canary = if w.canary > 0 {
-            n += 1;
-            infos.push(WaveInfo {
-                number: n,
-                name: format!("{}-canary", w.name),
-                concurrency: Some(w.canary),
-            });
-            Some(n)
-        } else {
-            None
-        };
-        n += 1;
-        infos.push(WaveInfo {
-            number: n,
-            name: w.name.clone(),
-            concurrency: w.concurrency,
-        });
-        number_of_rule.push((n, canary));
-    }
+    let (infos, number_of_rule) = number_waves(policy);
     let mut canary_left: Vec<usize> = policy.waves.iter().map(|w| w.canary).collect();
     for (i, d) in plan.databases.iter_mut().enumerate() {
         match rule_of[i] {

@@ -156,18 +156,35 @@ fn findings_line(f: &[Finding]) -> String {
         .join(", ")
 }
 
-/// The dry-run report (issue 4 item 7).
+/// The dry-run report (issue 4 item 7): one function per section, in this order.
 pub fn render_markdown(plan: &Plan) -> String {
     let mut o = String::new();
-    let c = counts(plan);
-    let pricing = pricing();
-    let date = plan.created_at.get(..10).unwrap_or("");
     let actionable: Vec<&PlannedDatabase> = plan
         .databases
         .iter()
         .filter(|d| d.is_actionable())
         .collect();
+    header(&mut o, plan);
+    summary(&mut o, plan, &actionable);
+    plan_warnings(&mut o, plan);
+    blockers(&mut o, plan);
+    waves(&mut o, plan, &actionable);
+    warnings(&mut o, plan);
+    parameter_changes(&mut o, plan);
+    resources(&mut o, plan, &actionable);
+    rollback(&mut o, plan, &actionable);
+    extended_support_section(&mut o, plan);
+    not_upgraded(&mut o, plan);
+    o
+}
 
+/// The date the plan was made (`YYYY-MM-DD`), for pricing.
+fn plan_date(plan: &Plan) -> &str {
+    plan.created_at.get(..10).unwrap_or("")
+}
+
+/// Title, targets, fingerprint and settings.
+fn header(o: &mut String, plan: &Plan) {
     let _ = writeln!(o, "# rdsfleet upgrade plan `{}`\n", plan.plan_id);
     let _ = writeln!(o, "- Created: {}", plan.created_at);
     let targets: Vec<String> = plan
@@ -198,7 +215,11 @@ pub fn render_markdown(plan: &Plan) -> String {
             .collect();
         let _ = writeln!(o, "- Instance class map: {}", m.join(", "));
     }
+}
 
+/// The summary table: counts, waves, durations, downtime, Extended Support ended.
+fn summary(o: &mut String, plan: &Plan, actionable: &[&PlannedDatabase]) {
+    let c = counts(plan);
     // Summary.
     let _ = writeln!(o, "\n## Summary\n");
     let _ = writeln!(o, "| | count |\n|---|---:|");
@@ -214,6 +235,7 @@ pub fn render_markdown(plan: &Plan) -> String {
         plan.parameter_groups.len()
     );
     let waves: BTreeSet<u32> = actionable.iter().map(|d| d.wave).collect();
+    let s = &plan.settings;
     let longest = actionable
         .iter()
         .map(|d| estimate_minutes(d))
@@ -232,20 +254,26 @@ pub fn render_markdown(plan: &Plan) -> String {
         "| Expected write downtime per database | < 1 min (at most {} s, then RDS rolls back) |",
         s.switchover_timeout_secs
     );
-    let es = extended_support(plan, pricing, date);
+    let es = extended_support(plan, pricing(), plan_date(plan));
     let _ = writeln!(
         o,
         "| Extended Support charges ended (per month, est.) | {} |",
         usd(es.saved)
     );
+}
 
+/// Plan-level warnings (catalog fallback and the like).
+fn plan_warnings(o: &mut String, plan: &Plan) {
     if !plan.warnings.is_empty() {
         let _ = writeln!(o, "\n## Plan warnings\n");
         for w in &plan.warnings {
             let _ = writeln!(o, "- `{}`: {}", w.code, esc(&w.message));
         }
     }
+}
 
+/// Blocked databases with the fix for each blocker.
+fn blockers(o: &mut String, plan: &Plan) {
     // Blockers first.
     let blocked: Vec<&PlannedDatabase> = plan
         .databases
@@ -277,8 +305,12 @@ pub fn render_markdown(plan: &Plan) -> String {
             }
         }
     }
+}
 
+/// One table per wave.
+fn waves(o: &mut String, plan: &Plan, actionable: &[&PlannedDatabase]) {
     // Per-wave tables.
+    let waves: BTreeSet<u32> = actionable.iter().map(|d| d.wave).collect();
     for wave in &waves {
         match plan.waves.iter().find(|w| w.number == *wave) {
             Some(w) => {
@@ -333,7 +365,10 @@ pub fn render_markdown(plan: &Plan) -> String {
             );
         }
     }
+}
 
+/// Every warning in full.
+fn warnings(o: &mut String, plan: &Plan) {
     // Warnings in full.
     let warned: Vec<&PlannedDatabase> = plan
         .databases
@@ -355,7 +390,10 @@ pub fn render_markdown(plan: &Plan) -> String {
             }
         }
     }
+}
 
+/// The parameter groups the plan creates and what changes in them.
+fn parameter_changes(o: &mut String, plan: &Plan) {
     // Parameter changes.
     let _ = writeln!(o, "\n## Parameter changes\n");
     if plan.parameter_groups.is_empty() {
@@ -408,7 +446,10 @@ pub fn render_markdown(plan: &Plan) -> String {
         }
         let _ = writeln!(o);
     }
+}
 
+/// Every resource `apply` will create.
+fn resources(o: &mut String, plan: &Plan, actionable: &[&PlannedDatabase]) {
     // Resources.
     let _ = writeln!(o, "\n## Resources that will be created\n");
     if actionable.is_empty() {
@@ -425,7 +466,7 @@ pub fn render_markdown(plan: &Plan) -> String {
                 g.used_by.join(", ")
             );
         }
-        for d in &actionable {
+        for d in actionable {
             if let Some(n) = d.resource_name(StepKind::Snapshot) {
                 let _ = writeln!(
                     o,
@@ -446,8 +487,12 @@ pub fn render_markdown(plan: &Plan) -> String {
             }
         }
     }
+}
 
+/// What is kept for rollback.
+fn rollback(o: &mut String, plan: &Plan, actionable: &[&PlannedDatabase]) {
     // Rollback.
+    let s = &plan.settings;
     let _ = writeln!(o, "\n## Kept for rollback\n");
     let _ = writeln!(
         o,
@@ -461,7 +506,7 @@ pub fn render_markdown(plan: &Plan) -> String {
             o,
             "| database | pre-upgrade snapshot | old instance | retention |\n|---|---|---|---|"
         );
-        for d in &actionable {
+        for d in actionable {
             let _ = writeln!(
                 o,
                 "| {} | `{}` | `{}-old1` | {} h |",
@@ -472,8 +517,14 @@ pub fn render_markdown(plan: &Plan) -> String {
             );
         }
     }
+}
 
+/// Extended Support charges, now and after.
+fn extended_support_section(o: &mut String, plan: &Plan) {
     // Extended Support.
+    let pricing = pricing();
+    let date = plan_date(plan);
+    let es = extended_support(plan, pricing, date);
     let _ = writeln!(o, "\n## Extended Support charges\n");
     let _ = writeln!(
         o,
@@ -526,7 +577,10 @@ pub fn render_markdown(plan: &Plan) -> String {
             usd(es.blocked_now)
         );
     }
+}
 
+/// Databases not upgraded by their own deployment, and why.
+fn not_upgraded(o: &mut String, plan: &Plan) {
     // Skipped.
     let upgrading = upgrading_replicas(plan);
     let skipped: Vec<&PlannedDatabase> = plan
@@ -566,7 +620,6 @@ pub fn render_markdown(plan: &Plan) -> String {
             );
         }
     }
-    o
 }
 
 struct EsRow {
