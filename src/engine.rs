@@ -29,7 +29,9 @@ use crate::clock::{Millis, SharedClock};
 use crate::domain::*;
 use crate::plan::{Plan, PlannedDatabase, StepKind, Strategy};
 use crate::policy::Policy;
-use crate::store::{DbRow, DbState, StepRow, StepStatus, StepUpdate, Store, StoreError};
+use crate::store::{
+    DbRow, DbState, DbWhy, StepRow, StepStatus, StepUpdate, Store, StoreError, WaitReason,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -207,6 +209,8 @@ pub struct Progress {
     pub counts: BTreeMap<DbState, usize>,
     pub total: usize,
     pub now: Millis,
+    /// Every database row after the tick (state, current step with its times, wait reason).
+    pub databases: Vec<DbRow>,
 }
 
 pub type ProgressFn = Box<dyn Fn(&Progress) + Send + Sync>;
@@ -394,6 +398,7 @@ impl Engine {
                     counts: counts(&dbs),
                     total: dbs.len(),
                     now: self.clock.now(),
+                    databases: dbs,
                 });
             }
             if self.opts.max_ticks.is_some_and(|m| ticks >= m) {
@@ -597,14 +602,20 @@ impl Engine {
                     && self.plan.databases[d.id as usize].strategy == Strategy::WithSource
                 {
                     let note = format!("travels with {}", s.identifier);
-                    let err = match s.state {
+                    let why = match s.state {
                         DbState::Failed | DbState::Blocked | DbState::Aborted => {
-                            Some(format!("{note}: {}", s.error.clone().unwrap_or_default()))
+                            DbWhy::error(format!("{note}: {}", s.error.clone().unwrap_or_default()))
                         }
-                        _ => Some(note.clone()),
+                        _ => DbWhy {
+                            wait: (!s.state.is_terminal()).then(|| WaitReason::WithSource {
+                                source: s.identifier.clone(),
+                            }),
+                            note: Some(note.clone()),
+                            ..DbWhy::default()
+                        },
                     };
                     self.store
-                        .set_db_state(d.id, s.state, err.as_deref(), now, &note)?;
+                        .transition_db(d.id, d.state, s.state, &why, now, &note)?;
                     progressed = true;
                 }
             }
@@ -1358,10 +1369,15 @@ impl Engine {
                     "waiting for DBInstances quota headroom in {} (need {needed}, have {headroom})",
                     p.region
                 );
-                if d.error.as_deref() != Some(msg.as_str()) {
+                let w = WaitReason::QuotaHeadroom {
+                    region: p.region.clone(),
+                    need: needed,
+                    have: headroom,
+                };
+                if d.wait.as_ref() != Some(&w) {
                     let now = self.clock.now();
-                    self.store
-                        .set_db_state(d.id, DbState::Running, Some(&msg), now, &msg)?;
+                    tracing::debug!(db = %d.identifier, "{msg}");
+                    self.store.set_wait(d.id, DbState::Running, Some(&w), now)?;
                 }
                 return Ok(Outcome::Wait);
             }
@@ -1382,15 +1398,9 @@ impl Engine {
             if let Some(Some(q)) = self.quota.get_mut(&p.region) {
                 q.used += needed;
             }
-            if d.error.is_some() {
+            if d.wait.is_some() {
                 let now = self.clock.now();
-                self.store.set_db_state(
-                    d.id,
-                    DbState::Running,
-                    None,
-                    now,
-                    "quota headroom available",
-                )?;
+                self.store.set_wait(d.id, DbState::Running, None, now)?;
             }
         }
         match created {
@@ -1434,7 +1444,7 @@ impl Engine {
                     d,
                     step.seq,
                     StepStatus::Pending,
-                    StepStatus::Started,
+                    StepStatus::Waiting,
                     StepUpdate::default(),
                     now,
                     "waiting for deployment",
@@ -1448,13 +1458,13 @@ impl Engine {
                 let mut s = step.clone();
                 let now = self.clock.now();
                 if s.status == StepStatus::Pending {
-                    self.store.transition(d, s.seq, StepStatus::Pending, StepStatus::Started, StepUpdate::default(), now, "deployment seen")?;
-                    s.status = StepStatus::Started;
+                    self.store.transition(d, s.seq, StepStatus::Pending, StepStatus::Waiting, StepUpdate::default(), now, "deployment seen")?;
+                    s.status = StepStatus::Waiting;
                 }
                 let stable = ms(Duration::from_secs(self.policy.switchover.readiness_stable_secs));
                 if bg.status == BgStatus::Available && stable > 0 {
                     // Readiness guard: AVAILABLE, and still AVAILABLE `stable` later.
-                    if s.status == StepStatus::Started {
+                    if s.not_before == 0 {
                         let upd = StepUpdate { not_before: Some(now + stable), ..StepUpdate::remote(&bg.identifier) };
                         return self.step_to(d, &s, StepStatus::Waiting, upd, "green AVAILABLE; readiness guard running");
                     }
@@ -1481,12 +1491,15 @@ impl Engine {
                 if step.status == StepStatus::Waiting {
                     // Was AVAILABLE during the readiness guard and left it: start the guard over.
                     let now = self.clock.now();
-                    self.store.transition(d, step.seq, StepStatus::Waiting, StepStatus::Started, StepUpdate::default(), now, &format!("green left AVAILABLE ({other}); readiness guard reset"))?;
+                    if step.not_before == 0 {
+                        return Ok(Outcome::Wait);
+                    }
+                    self.store.transition(d, step.seq, StepStatus::Waiting, StepStatus::Waiting, StepUpdate { not_before: Some(0), ..StepUpdate::default() }, now, &format!("green left AVAILABLE ({other}); readiness guard reset"))?;
                     return Ok(Outcome::Progress);
                 }
                 if step.status == StepStatus::Pending {
                     let now = self.clock.now();
-                    self.store.transition(d, step.seq, StepStatus::Pending, StepStatus::Started, StepUpdate::remote(&bg.identifier), now, "provisioning")?;
+                    self.store.transition(d, step.seq, StepStatus::Pending, StepStatus::Waiting, StepUpdate::remote(&bg.identifier), now, "provisioning")?;
                     return Ok(Outcome::Progress);
                 }
                 Ok(Outcome::Wait)
@@ -1503,17 +1516,24 @@ impl Engine {
         if !d.approved {
             let now = self.clock.now();
             let msg = "green is ready; switchover needs approval: `rdsfleet resume --state FILE --approve-switchover` (or `rdsfleet approve`)";
-            self.store
-                .set_db_state(d.id, DbState::AwaitingApproval, None, now, msg)?;
+            self.store.transition_db(
+                d.id,
+                d.state,
+                DbState::AwaitingApproval,
+                &DbWhy::wait(WaitReason::Approval),
+                now,
+                msg,
+            )?;
             return Ok(Outcome::Progress);
         }
         if step.status == StepStatus::Pending && !self.policy.in_window(self.clock.now()) {
             self.window_blocked = true;
-            let msg = "approved; waiting for a switchover window";
-            if d.error.as_deref() != Some(msg) {
-                let now = self.clock.now();
-                self.store
-                    .set_db_state(d.id, DbState::Running, Some(msg), now, msg)?;
+            let now = self.clock.now();
+            let w = WaitReason::Window {
+                opens_at: Some(now + ms(self.until_next_window())),
+            };
+            if !matches!(d.wait, Some(WaitReason::Window { .. })) {
+                self.store.set_wait(d.id, DbState::Running, Some(&w), now)?;
                 return Ok(Outcome::Progress);
             }
             return Ok(Outcome::Wait);
@@ -1698,13 +1718,13 @@ impl Engine {
                     d,
                     step.seq,
                     StepStatus::Pending,
-                    StepStatus::Started,
+                    StepStatus::Waiting,
                     StepUpdate::default(),
                     now,
                     "verifying",
                 )?;
                 let mut s = step.clone();
-                s.status = StepStatus::Started;
+                s.status = StepStatus::Waiting;
                 s
             } else {
                 step.clone()
@@ -1733,7 +1753,7 @@ impl Engine {
                 d,
                 step.seq,
                 StepStatus::Pending,
-                StepStatus::Started,
+                StepStatus::Waiting,
                 StepUpdate::default(),
                 now,
                 "verifying",

@@ -17,4 +17,5 @@ pub mod policy;
 pub mod report;
 pub mod runreport;
 pub mod sim;
+pub mod state;
 pub mod store;

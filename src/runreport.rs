@@ -147,6 +147,8 @@ mod tests {
                 step: Some("verify".into()),
                 approved: true,
                 error: None,
+                wait: None,
+                note: None,
                 updated_at: 0,
                 steps: vec![
                     step(StepKind::Precheck, 0, 60_000),
@@ -161,6 +163,8 @@ mod tests {
                 step: None,
                 approved: false,
                 error: Some("backups-disabled: turn on backups".into()),
+                wait: None,
+                note: None,
                 updated_at: 0,
                 steps: vec![],
             },

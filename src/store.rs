@@ -54,6 +54,13 @@ pub enum StoreError {
     },
     #[error("state file {path} is corrupt: {detail}")]
     Corrupt { path: String, detail: String },
+    #[error("illegal state transition for database {db}: {from} -> {to} (see state::{table})")]
+    Illegal {
+        db: i64,
+        from: String,
+        to: String,
+        table: &'static str,
+    },
     #[error("state transition refused for {identifier} step {step}: expected status {expected}, found {found}")]
     Conflict {
         identifier: String,
@@ -129,112 +136,18 @@ const MIGRATIONS: &[&str] = &[
         acquired_at INTEGER NOT NULL,
         heartbeat_at INTEGER NOT NULL
      );",
+    // 2: why a database waits (typed, JSON) and why it reached its state, apart from `error`,
+    //    which now only says why a database failed or is blocked. `started` means "intent
+    //    recorded before a call" in every step: steps that only observe say `waiting`.
+    "ALTER TABLE databases ADD COLUMN wait TEXT;
+     ALTER TABLE databases ADD COLUMN note TEXT;
+     UPDATE databases SET note = error, error = NULL
+       WHERE state NOT IN ('failed', 'blocked', 'aborted') AND error IS NOT NULL;
+     UPDATE steps SET status = 'waiting'
+       WHERE status = 'started' AND kind IN ('precheck', 'wait-ready', 'verify');",
 ];
 
-/// Where a database is in its rollout (the `state` column and `status --json`'s `state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DbState {
-    Pending,
-    Running,
-    AwaitingApproval,
-    Done,
-    Failed,
-    Blocked,
-    Skipped,
-    Aborted,
-}
-
-impl DbState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            DbState::Pending => "pending",
-            DbState::Running => "running",
-            DbState::AwaitingApproval => "awaiting-approval",
-            DbState::Done => "done",
-            DbState::Failed => "failed",
-            DbState::Blocked => "blocked",
-            DbState::Skipped => "skipped",
-            DbState::Aborted => "aborted",
-        }
-    }
-    pub fn parse(s: &str) -> Option<DbState> {
-        Some(match s {
-            "pending" => DbState::Pending,
-            "running" => DbState::Running,
-            "awaiting-approval" => DbState::AwaitingApproval,
-            "done" => DbState::Done,
-            "failed" => DbState::Failed,
-            "blocked" => DbState::Blocked,
-            "skipped" => DbState::Skipped,
-            "aborted" => DbState::Aborted,
-            _ => return None,
-        })
-    }
-    /// Nothing more will happen to this database in this run.
-    pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            DbState::Done
-                | DbState::Failed
-                | DbState::Blocked
-                | DbState::Skipped
-                | DbState::Aborted
-        )
-    }
-    pub const ALL: [DbState; 8] = [
-        DbState::Pending,
-        DbState::Running,
-        DbState::AwaitingApproval,
-        DbState::Done,
-        DbState::Failed,
-        DbState::Blocked,
-        DbState::Skipped,
-        DbState::Aborted,
-    ];
-}
-
-impl std::fmt::Display for DbState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Status of one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepStatus {
-    /// Not started (or backed off after a retryable error: see `not_before`).
-    Pending,
-    /// Intent recorded, call issued or about to be: the outcome is unknown until reconciled.
-    Started,
-    /// The call succeeded; waiting for AWS to finish (snapshot creating, deployment provisioning).
-    Waiting,
-    Done,
-    Failed,
-}
-
-impl StepStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StepStatus::Pending => "pending",
-            StepStatus::Started => "started",
-            StepStatus::Waiting => "waiting",
-            StepStatus::Done => "done",
-            StepStatus::Failed => "failed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<StepStatus> {
-        Some(match s {
-            "pending" => StepStatus::Pending,
-            "started" => StepStatus::Started,
-            "waiting" => StepStatus::Waiting,
-            "done" => StepStatus::Done,
-            "failed" => StepStatus::Failed,
-            _ => return None,
-        })
-    }
-}
+pub use crate::state::{DbState, StepStatus, WaitReason};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRow {
@@ -258,7 +171,13 @@ pub struct DbRow {
     pub state: DbState,
     pub step: Option<String>,
     pub approved: bool,
+    /// Why the database failed, is blocked or was aborted; nothing else.
     pub error: Option<String>,
+    /// Why it is not moving right now (running, pending or awaiting approval only).
+    pub wait: Option<WaitReason>,
+    /// Why it reached its state, when that is worth saying (upgraded out of band, travels
+    /// with its source, old instance kept).
+    pub note: Option<String>,
     pub updated_at: Millis,
     pub steps: Vec<StepRow>,
 }
@@ -585,7 +504,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, region, identifier, state, step, approved, error, updated_at
+                "SELECT id, region, identifier, state, step, approved, error, updated_at, wait, note
                  FROM databases ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -601,6 +520,10 @@ impl Store {
                     approved: r.get::<_, i64>(5)? != 0,
                     error: r.get(6)?,
                     updated_at: r.get(7)?,
+                    wait: r
+                        .get::<_, Option<String>>(8)?
+                        .and_then(|w| serde_json::from_str(&w).ok()),
+                    note: r.get(9)?,
                     steps: Vec::new(),
                 })
             })
@@ -667,6 +590,14 @@ impl Store {
         now: Millis,
         event: &str,
     ) -> SResult<()> {
+        if !crate::state::step_transition_is_legal(expected, to) {
+            return Err(StoreError::Illegal {
+                db: db.id,
+                from: expected.to_string(),
+                to: to.to_string(),
+                table: "STEP_TRANSITIONS",
+            });
+        }
         let e = sql_err(&self.path);
         let tx = self
             .conn
@@ -700,7 +631,7 @@ impl Store {
                 remote_id = COALESCE(?5, remote_id),
                 last_error = CASE WHEN ?6 THEN ?7 ELSE last_error END,
                 not_before = COALESCE(?8, not_before),
-                started_at = CASE WHEN ?3 = 'started' AND started_at IS NULL THEN ?9 ELSE started_at END,
+                started_at = CASE WHEN ?3 <> 'pending' AND started_at IS NULL THEN ?9 ELSE started_at END,
                 finished_at = CASE WHEN ?3 IN ('done', 'failed') THEN ?9 ELSE finished_at END,
                 updated_at = ?9
              WHERE db_id = ?1 AND seq = ?2",
@@ -730,7 +661,131 @@ impl Store {
         tx.commit().map_err(e)
     }
 
-    /// Set a database's state (and error), logging the event.
+    /// Move a database from `from` to `to` (compare-and-set on its current state, refused
+    /// unless [`crate::state::DB_TRANSITIONS`] lists it), setting its three "why" fields
+    /// together, and log the event, in one transaction.
+    pub fn transition_db(
+        &mut self,
+        db_id: i64,
+        from: DbState,
+        to: DbState,
+        why: &DbWhy,
+        now: Millis,
+        detail: &str,
+    ) -> SResult<()> {
+        if !crate::state::db_transition_is_legal(from, to) {
+            return Err(StoreError::Illegal {
+                db: db_id,
+                from: from.to_string(),
+                to: to.to_string(),
+                table: "DB_TRANSITIONS",
+            });
+        }
+        let e = sql_err(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let wait = why
+            .wait
+            .as_ref()
+            .map(|w| serde_json::to_string(w).unwrap_or_default());
+        let n = tx
+            .execute(
+                "UPDATE databases SET state = ?2, error = ?3, wait = ?4, note = ?5, updated_at = ?6
+                 WHERE id = ?1 AND state = ?7",
+                params![
+                    db_id,
+                    to.as_str(),
+                    why.error,
+                    wait,
+                    why.note,
+                    now,
+                    from.as_str()
+                ],
+            )
+            .map_err(e)?;
+        if n != 1 {
+            let (identifier, found): (String, String) = tx
+                .query_row(
+                    "SELECT identifier, state FROM databases WHERE id = ?1",
+                    [db_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(e)?;
+            return Err(StoreError::Conflict {
+                identifier,
+                step: "-".into(),
+                expected: from.to_string(),
+                found,
+            });
+        }
+        if from != to {
+            tx.execute(
+                "INSERT INTO events (at, wall, db_id, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    now,
+                    wall_now(),
+                    db_id,
+                    format!("db-{}", to.as_str()),
+                    detail
+                ],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Record why a database in `state` is waiting (`None`: it is not). Compare-and-set on the
+    /// state; logs a `wait` event when the kind of wait changes, so `status --db` shows them.
+    pub fn set_wait(
+        &mut self,
+        db_id: i64,
+        state: DbState,
+        wait: Option<&WaitReason>,
+        now: Millis,
+    ) -> SResult<()> {
+        let e = sql_err(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let old: Option<String> = tx
+            .query_row("SELECT wait FROM databases WHERE id = ?1", [db_id], |r| {
+                r.get(0)
+            })
+            .map_err(e)?;
+        let old: Option<WaitReason> = old.and_then(|w| serde_json::from_str(&w).ok());
+        let kind = |w: Option<&WaitReason>| w.map(std::mem::discriminant);
+        let json = wait.map(|w| serde_json::to_string(w).unwrap_or_default());
+        let n = tx
+            .execute(
+                "UPDATE databases SET wait = ?2, updated_at = ?3 WHERE id = ?1 AND state = ?4",
+                params![db_id, json, now, state.as_str()],
+            )
+            .map_err(e)?;
+        if n != 1 {
+            return Err(StoreError::Conflict {
+                identifier: db_id.to_string(),
+                step: "-".into(),
+                expected: state.to_string(),
+                found: "another state".into(),
+            });
+        }
+        if let Some(w) = wait {
+            if kind(old.as_ref()) != kind(Some(w)) {
+                tx.execute(
+                    "INSERT INTO events (at, wall, db_id, kind, detail) VALUES (?1, ?2, ?3, 'wait', ?4)",
+                    params![now, wall_now(), db_id, w.describe()],
+                )
+                .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Set a database's state (and error), logging the event. Transitional: the engine and
+    /// lifecycle move to [`Store::transition_db`].
     pub fn set_db_state(
         &mut self,
         db_id: i64,
@@ -739,28 +794,22 @@ impl Store {
         now: Millis,
         detail: &str,
     ) -> SResult<()> {
-        let e = sql_err(&self.path);
-        let tx = self
+        let from: String = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(e)?;
-        tx.execute(
-            "UPDATE databases SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
-            params![db_id, state.as_str(), error, now],
-        )
-        .map_err(e)?;
-        tx.execute(
-            "INSERT INTO events (at, wall, db_id, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                now,
-                wall_now(),
-                db_id,
-                format!("db-{}", state.as_str()),
-                detail
-            ],
-        )
-        .map_err(e)?;
-        tx.commit().map_err(e)
+            .query_row("SELECT state FROM databases WHERE id = ?1", [db_id], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))?;
+        let from = DbState::parse(&from).unwrap_or(DbState::Failed);
+        let why = if matches!(state, DbState::Failed | DbState::Blocked | DbState::Aborted) {
+            DbWhy::error(error.unwrap_or(detail))
+        } else {
+            DbWhy {
+                note: error.map(String::from),
+                ..DbWhy::default()
+            }
+        };
+        self.transition_db(db_id, from, state, &why, now, detail)
     }
 
     /// Record switchover approval for the given databases (all when `ids` is empty).
@@ -907,6 +956,35 @@ fn resource_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResourceRow> {
         status: r.get(3)?,
         detail: r.get(4)?,
     })
+}
+
+/// The three "why" fields of a database row, set together by [`Store::transition_db`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbWhy {
+    pub error: Option<String>,
+    pub wait: Option<WaitReason>,
+    pub note: Option<String>,
+}
+
+impl DbWhy {
+    pub fn error(e: impl Into<String>) -> Self {
+        DbWhy {
+            error: Some(e.into()),
+            ..Default::default()
+        }
+    }
+    pub fn note(n: impl Into<String>) -> Self {
+        DbWhy {
+            note: Some(n.into()),
+            ..Default::default()
+        }
+    }
+    pub fn wait(w: WaitReason) -> Self {
+        DbWhy {
+            wait: Some(w),
+            ..Default::default()
+        }
+    }
 }
 
 /// Optional column updates carried by a [`Store::transition`].

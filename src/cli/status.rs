@@ -71,6 +71,9 @@ pub fn status_json(plan: &Plan, dbs: &[DbRow]) -> String {
                 "state": d.state.as_str(),
                 "step": shown_step(d),
                 "error": d.error,
+                "wait": d.wait,
+                "waiting": d.wait.as_ref().map(|w| w.describe()),
+                "note": d.note,
                 "wave": plan.databases.get(d.id as usize).map(|p| p.wave),
                 "approved": d.approved,
             })
@@ -92,7 +95,12 @@ pub(super) fn status_table(plan: &Plan, store: &Store) -> Result<String> {
         "DATABASE", "REGION", "STATE", "STEP", "DETAIL"
     ));
     for d in &dbs {
-        let detail = d.error.clone().unwrap_or_default();
+        let detail = d
+            .error
+            .clone()
+            .or_else(|| d.wait.as_ref().map(|w| w.describe()))
+            .or_else(|| d.note.clone())
+            .unwrap_or_default();
         let detail: String = detail.chars().take(110).collect();
         s.push_str(&format!(
             "{:<34} {:<10} {:<18} {:<18} {}\n",

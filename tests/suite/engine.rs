@@ -257,7 +257,7 @@ async fn a_database_upgraded_out_of_band_is_recorded_done_untouched() {
         .find(|r| r.identifier == victim.identifier)
         .unwrap();
     assert_eq!(row.state, DbState::Done);
-    assert!(row.error.unwrap_or_default().contains("out of band"));
+    assert!(row.note.unwrap_or_default().contains("out of band"));
     let snap = victim
         .resource_name(rdsfleet::plan::StepKind::Snapshot)
         .unwrap();

@@ -261,11 +261,11 @@ async fn green_copies_wait_for_quota_headroom_then_cleanup_frees_it() {
             s.halted.as_deref().unwrap_or("").contains("quota headroom"),
             "{s:?}"
         );
-        assert!(w.rows().iter().any(|r| r
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("waiting for DBInstances quota headroom")));
+        // Why they wait is a typed reason, not an error.
+        assert!(w.rows().iter().any(|r| matches!(
+            r.wait,
+            Some(rdsfleet::state::WaitReason::QuotaHeadroom { .. })
+        ) && r.error.is_none()));
         halts += 1;
         // After the retention, cleanup deletes old instances, which frees headroom.
         w.clock.advance(std::time::Duration::from_secs(73 * 3600));
