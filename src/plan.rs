@@ -108,16 +108,6 @@ impl StepKind {
             _ => return None,
         })
     }
-    /// The canonical order of a blue/green upgrade.
-    pub const BLUE_GREEN: [StepKind; 7] = [
-        StepKind::Precheck,
-        StepKind::Snapshot,
-        StepKind::ParameterGroup,
-        StepKind::CreateBlueGreen,
-        StepKind::WaitReady,
-        StepKind::Switchover,
-        StepKind::Verify,
-    ];
 }
 
 impl std::fmt::Display for StepKind {
@@ -390,10 +380,14 @@ fn assign_waves(
     infos
 }
 
+/// The naming rule of a step: (kind, plan id, database, its target parameter group) -> name.
+pub type StepNamer = fn(StepKind, &str, &PlannedDatabase, Option<&str>) -> Option<String>;
+
 impl Plan {
     /// Apply a rollout policy: assign waves, carry its switchover timeout and retention into
-    /// the settings, embed it, and recompute the plan id.
-    pub fn apply_policy(
+    /// the settings and embed it. The plan id must be computed again afterwards
+    /// (`planner::apply_policy` does both).
+    pub fn embed_policy(
         &mut self,
         policy: &crate::policy::Policy,
         inventory: &[crate::domain::DbInstance],
@@ -402,7 +396,6 @@ impl Plan {
         self.settings.switchover_timeout_secs = policy.switchover.timeout_secs;
         self.settings.retention_hours = policy.retention.old_instance_hours;
         self.policy = Some(policy.clone());
-        self.finalize();
     }
 
     /// The policy in force (the embedded one, or the defaults).
@@ -410,9 +403,11 @@ impl Plan {
         self.policy.clone().unwrap_or_default()
     }
 
-    /// Compute `plan_id` from the content and derive every resource name from it.
-    /// Call once, after the planner has filled in everything else.
-    pub fn finalize(&mut self) {
+    /// Compute `plan_id` from the content and derive every resource name from it: parameter
+    /// groups here, each step's through `step_name` (the step table's naming rule,
+    /// `machine::resource_name`; `planner::finalize` passes it). Call after the planner has
+    /// filled in everything else.
+    pub fn finalize_with(&mut self, step_name: StepNamer) {
         self.plan_id = self.content_hash();
         let id = self.plan_id.clone();
         let mut pg_names: BTreeMap<(String, String), String> = BTreeMap::new();
@@ -428,7 +423,6 @@ impl Plan {
             pg_names.insert((g.region.clone(), g.source_group.clone()), g.name.clone());
         }
         for db in &mut self.databases {
-            let ident = db.identifier.clone();
             if let Some(t) = &mut db.target {
                 if t.parameter_group.is_empty()
                     || old_names.contains(&(db.region.clone(), t.parameter_group.clone()))
@@ -442,15 +436,13 @@ impl Plan {
                 }
             }
             let pg = db.target.as_ref().map(|t| t.parameter_group.clone());
-            for s in &mut db.steps {
-                s.resource_name = match s.kind {
-                    StepKind::Snapshot => Some(naming::snapshot_name(&id, &ident)),
-                    StepKind::ParameterGroup => pg.clone(),
-                    StepKind::CreateBlueGreen | StepKind::WaitReady | StepKind::Switchover => {
-                        Some(naming::blue_green_name(&id, &ident))
-                    }
-                    StepKind::Precheck | StepKind::Verify => None,
-                };
+            let names: Vec<Option<String>> = db
+                .steps
+                .iter()
+                .map(|s| step_name(s.kind, &id, db, pg.as_deref()))
+                .collect();
+            for (s, n) in db.steps.iter_mut().zip(names) {
+                s.resource_name = n;
             }
         }
     }
@@ -486,7 +478,9 @@ impl Plan {
         s
     }
 
-    /// Parse and verify a plan (schema version and content hash).
+    /// Parse a plan and verify its schema version and content hash. The resource names are
+    /// checked by [`Plan::verify_names`] with the step table's naming rules
+    /// (`planner::load` does both).
     pub fn from_json(path: &str, text: &str) -> Result<Plan, PlanError> {
         #[derive(Deserialize)]
         struct Head {
@@ -507,16 +501,30 @@ impl Plan {
             path: path.to_string(),
             source: e,
         })?;
-        let mut check = plan.clone();
-        check.finalize();
-        if check.plan_id != plan.plan_id || check != plan {
+        let computed = plan.content_hash();
+        if computed != plan.plan_id {
             return Err(PlanError::Tampered {
                 path: path.to_string(),
                 recorded: plan.plan_id.clone(),
-                computed: check.plan_id,
+                computed,
             });
         }
         Ok(plan)
+    }
+
+    /// Every resource name must be the one derived from the plan id (a plan file whose names
+    /// were edited would make `apply` act on something the plan did not make).
+    pub fn verify_names(&self, path: &str, step_name: StepNamer) -> Result<(), PlanError> {
+        let mut check = self.clone();
+        check.finalize_with(step_name);
+        if check != *self {
+            return Err(PlanError::Tampered {
+                path: path.to_string(),
+                recorded: self.plan_id.clone(),
+                computed: check.plan_id,
+            });
+        }
+        Ok(())
     }
 
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
@@ -598,15 +606,23 @@ mod tests {
         });
         plan.databases[0].source.parameter_group = Some("custom".into());
         plan.databases[0].target.as_mut().unwrap().parameter_group = String::new();
-        plan.finalize();
+        crate::planner::finalize(&mut plan);
         let first = plan.databases[0].target.clone().unwrap().parameter_group;
         assert_eq!(first, plan.parameter_groups[0].name);
         plan.databases[0].wave = 2; // what a policy does
-        plan.finalize();
+        crate::planner::finalize(&mut plan);
         let second = plan.databases[0].target.clone().unwrap().parameter_group;
         assert_ne!(first, second);
         assert_eq!(second, plan.parameter_groups[0].name);
         let back = Plan::from_json("t", &plan.to_json()).unwrap();
         assert_eq!(back, plan);
+        back.verify_names("t", crate::machine::resource_name)
+            .unwrap();
+        let mut edited = plan.clone();
+        edited.databases[0].steps[1].resource_name = Some("someone-elses-snapshot".into());
+        assert!(matches!(
+            edited.verify_names("t", crate::machine::resource_name),
+            Err(PlanError::Tampered { .. })
+        ));
     }
 }

@@ -87,7 +87,7 @@ pub fn render(plan: &Plan, rows: &[DbRow], resources: &[ResourceRow]) -> String 
     }
     let kept: Vec<&ResourceRow> = resources
         .iter()
-        .filter(|r| r.kind == "old-instance")
+        .filter(|r| r.kind == crate::state::ResourceKind::OldInstance)
         .collect();
     if !kept.is_empty() {
         let _ = writeln!(

@@ -18,9 +18,10 @@
 //!
 //!  step:
 //!   pending --intent--> started --call ok / adopted--> waiting --seen done--> done
-//!      |                  |  ^ \--retryable error: backoff--> pending
-//!      |                  +--+ (reissue after an unknown outcome)
-//!      +--observe / adopt--> waiting | done;   any live status --> failed
+//!      |                  |  ^ \--retryable error: backoff--> pending      |
+//!      |                  +--+ (reissue after an unknown outcome)          |
+//!      +--observe / adopt--> waiting | done         waiting --intent--> started
+//!   any live status --> failed
 //! ```
 
 use crate::clock::{rfc3339, Millis};
@@ -162,7 +163,8 @@ pub const DB_TRANSITIONS: &[(DbState, DbState)] = {
 };
 
 /// Every legal change of a step's status. `Started -> Started` is a reissue after an unknown
-/// outcome (the attempt is counted); `Waiting -> Waiting` updates what is waited for.
+/// outcome (the attempt is counted); `Waiting -> Waiting` updates what is waited for;
+/// `Waiting -> Started` is a step that watched and now calls (verify tags the old instance).
 pub const STEP_TRANSITIONS: &[(StepStatus, StepStatus)] = {
     use StepStatus::*;
     &[
@@ -177,6 +179,7 @@ pub const STEP_TRANSITIONS: &[(StepStatus, StepStatus)] = {
         (Started, Done),
         (Started, Failed),
         (Waiting, Waiting),
+        (Waiting, Started),
         (Waiting, Done),
         (Waiting, Failed),
     ]
@@ -265,6 +268,87 @@ impl std::fmt::Display for WaitReason {
     }
 }
 
+/// What kind of resource a `resources` row tracks (rows rdsfleet created or must clean up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    /// A target parameter group this plan creates (shared by the databases that use it).
+    ParameterGroup,
+    /// A blue/green deployment object (tracked once cleanup or abort deletes it).
+    BlueGreen,
+    /// The `-oldN` instance a switchover left behind, kept for rollback until retention.
+    OldInstance,
+}
+
+impl ResourceKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResourceKind::ParameterGroup => "parameter-group",
+            ResourceKind::BlueGreen => "blue-green",
+            ResourceKind::OldInstance => "old-instance",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ResourceKind> {
+        [
+            ResourceKind::ParameterGroup,
+            ResourceKind::BlueGreen,
+            ResourceKind::OldInstance,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a tracked resource is. Creation: `started` (intent) -> `created` -> `done`
+/// (configured). Retention: `kept`. Deletion: `deleting` (intent) -> `deleted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceStatus {
+    Started,
+    Created,
+    Done,
+    Kept,
+    Deleting,
+    Deleted,
+}
+
+impl ResourceStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResourceStatus::Started => "started",
+            ResourceStatus::Created => "created",
+            ResourceStatus::Done => "done",
+            ResourceStatus::Kept => "kept",
+            ResourceStatus::Deleting => "deleting",
+            ResourceStatus::Deleted => "deleted",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ResourceStatus> {
+        [
+            ResourceStatus::Started,
+            ResourceStatus::Created,
+            ResourceStatus::Done,
+            ResourceStatus::Kept,
+            ResourceStatus::Deleting,
+            ResourceStatus::Deleted,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ResourceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,7 +375,7 @@ mod tests {
         }
         assert!(!step_transition_is_legal(
             StepStatus::Waiting,
-            StepStatus::Started
+            StepStatus::Pending
         ));
         assert!(!step_transition_is_legal(
             StepStatus::Done,

@@ -147,7 +147,7 @@ const MIGRATIONS: &[&str] = &[
        WHERE status = 'started' AND kind IN ('precheck', 'wait-ready', 'verify');",
 ];
 
-pub use crate::state::{DbState, StepStatus, WaitReason};
+pub use crate::state::{DbState, ResourceKind, ResourceStatus, StepStatus, WaitReason};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRow {
@@ -203,9 +203,9 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceRow {
     pub region: String,
-    pub kind: String,
+    pub kind: ResourceKind,
     pub name: String,
-    pub status: String,
+    pub status: ResourceStatus,
     pub detail: Option<String>,
 }
 
@@ -894,12 +894,17 @@ impl Store {
         Ok(v)
     }
 
-    pub fn resource(&self, region: &str, kind: &str, name: &str) -> SResult<Option<ResourceRow>> {
+    pub fn resource(
+        &self,
+        region: &str,
+        kind: ResourceKind,
+        name: &str,
+    ) -> SResult<Option<ResourceRow>> {
         self.conn
             .query_row(
                 "SELECT region, kind, name, status, detail FROM resources
                  WHERE region = ?1 AND kind = ?2 AND name = ?3",
-                params![region, kind, name],
+                params![region, kind.as_str(), name],
                 resource_row,
             )
             .optional()
@@ -919,13 +924,30 @@ impl Store {
         Ok(v)
     }
 
-    /// Record a shared resource's status (`started`, `created`, `done`, `deleted`).
+    /// The tracked resources of one kind.
+    pub fn resources_of(&self, kind: ResourceKind) -> SResult<Vec<ResourceRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT region, kind, name, status, detail FROM resources WHERE kind = ?1
+                 ORDER BY region, name",
+            )
+            .map_err(|e| self.err(e))?;
+        let v = stmt
+            .query_map([kind.as_str()], resource_row)
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
+    /// Record a tracked resource's status (see [`ResourceStatus`]).
     pub fn set_resource(
         &self,
         region: &str,
-        kind: &str,
+        kind: ResourceKind,
         name: &str,
-        status: &str,
+        status: ResourceStatus,
         detail: Option<&str>,
         now: Millis,
     ) -> SResult<()> {
@@ -935,7 +957,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(region, kind, name) DO UPDATE SET status = excluded.status,
                    detail = COALESCE(excluded.detail, detail), updated_at = excluded.updated_at",
-                params![region, kind, name, status, detail, now],
+                params![region, kind.as_str(), name, status.as_str(), detail, now],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -949,11 +971,20 @@ impl Store {
 
 /// A `resources` row (columns region, kind, name, status, detail).
 fn resource_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResourceRow> {
+    let text = |i: usize, v: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown resource value {v}").into(),
+        )
+    };
+    let kind: String = r.get(1)?;
+    let status: String = r.get(3)?;
     Ok(ResourceRow {
         region: r.get(0)?,
-        kind: r.get(1)?,
+        kind: ResourceKind::parse(&kind).ok_or_else(|| text(1, kind))?,
         name: r.get(2)?,
-        status: r.get(3)?,
+        status: ResourceStatus::parse(&status).ok_or_else(|| text(3, status))?,
         detail: r.get(4)?,
     })
 }
@@ -1077,10 +1108,10 @@ pub(crate) fn test_plan() -> Plan {
             skip_reason: None,
             wave: 1,
             steps: if blockers.is_empty() {
-                StepKind::BLUE_GREEN
+                crate::machine::BLUE_GREEN
                     .iter()
-                    .map(|k| PlannedStep {
-                        kind: *k,
+                    .map(|s| PlannedStep {
+                        kind: s.kind,
                         resource_name: None,
                     })
                     .collect()
@@ -1128,7 +1159,7 @@ pub(crate) fn test_plan() -> Plan {
             policy: None,
             waves: vec![],
         };
-        p.finalize();
+        crate::planner::finalize(&mut p);
         p
     }
 }
@@ -1161,7 +1192,7 @@ mod tests {
         Store::create_or_open(&path, &plan, "sim", 6).unwrap();
         let mut other = plan.clone();
         other.databases.pop();
-        other.finalize();
+        crate::planner::finalize(&mut other);
         assert!(matches!(
             Store::create_or_open(&path, &other, "sim", 6),
             Err(StoreError::PlanMismatch { .. })

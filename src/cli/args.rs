@@ -134,6 +134,9 @@ pub enum Cmd {
         /// Turn off deletion protection on old instances that have it, then delete them.
         #[arg(long)]
         disable_deletion_protection: bool,
+        /// Client-side API budget per region (requests per second, fractions allowed).
+        #[arg(long, default_value_t = 8.0)]
+        api_rate: f64,
     },
     /// Abort upgrades that have not switched over (deletes their green side); after switchover
     /// it changes nothing and prints the rollback path.
@@ -143,6 +146,9 @@ pub enum Cmd {
         /// Database identifier (repeat); default: every unfinished database.
         #[arg(long = "db")]
         dbs: Vec<String>,
+        /// Client-side API budget per region (requests per second, fractions allowed).
+        #[arg(long, default_value_t = 8.0)]
+        api_rate: f64,
     },
     /// Print the least-privilege IAM policy for the AWS backend.
     IamPolicy,

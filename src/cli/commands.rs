@@ -38,7 +38,7 @@ pub(super) async fn run(cli: Cli) -> Result<i32> {
             state,
             run,
         } => {
-            let plan = Plan::load(plan_file)?;
+            let plan = planner::load(plan_file)?;
             let state = state
                 .clone()
                 .unwrap_or_else(|| Store::default_path(&plan.plan_id));
@@ -51,8 +51,13 @@ pub(super) async fn run(cli: Cli) -> Result<i32> {
         Cmd::Cleanup {
             state,
             disable_deletion_protection,
-        } => cleanup_cmd(&cli, state, *disable_deletion_protection).await,
-        Cmd::Abort { state, dbs } => abort_cmd(&cli, state, dbs).await,
+            api_rate,
+        } => cleanup_cmd(&cli, state, *disable_deletion_protection, *api_rate).await,
+        Cmd::Abort {
+            state,
+            dbs,
+            api_rate,
+        } => abort_cmd(&cli, state, dbs, *api_rate).await,
         Cmd::IamPolicy => {
             out(&crate::iam::policy_json());
             Ok(0)
@@ -190,22 +195,43 @@ fn approve_cmd(state: &Path, dbs: &[String], wave: Option<u32>) -> Result<i32> {
     Ok(0)
 }
 
-async fn cleanup_cmd(cli: &Cli, state: &Path, disable_deletion_protection: bool) -> Result<i32> {
+/// `--api-rate` of cleanup and abort: like apply's, fractions allowed.
+fn lifecycle_budget(api_rate: f64) -> Result<lifecycle::Budget> {
+    if !(api_rate.is_finite() && api_rate > 0.0) {
+        bail!("--api-rate must be a positive number of requests per second (fractions allowed)");
+    }
+    Ok(lifecycle::Budget {
+        api_rate,
+        // A burst of at most the default, and never more than a few seconds' worth.
+        api_burst: lifecycle::Budget::default()
+            .api_burst
+            .min((api_rate * 5.0).max(1.0)),
+    })
+}
+
+async fn cleanup_cmd(
+    cli: &Cli,
+    state: &Path,
+    disable_deletion_protection: bool,
+    api_rate: f64,
+) -> Result<i32> {
     let mut store = Store::open(state)?;
     check_backend(cli, &store)?;
     let (backend, clock, _) = connect_for(cli, &plan_regions(&store.plan()?)).await?;
     let opts = CleanupOptions {
         disable_deletion_protection,
+        budget: lifecycle_budget(api_rate)?,
     };
-    let actions = lifecycle::cleanup(backend.as_ref(), &mut store, &clock, &opts).await?;
+    let actions = lifecycle::cleanup(backend, &mut store, &clock, &opts).await?;
     Ok(print_actions(&actions))
 }
 
-async fn abort_cmd(cli: &Cli, state: &Path, dbs: &[String]) -> Result<i32> {
+async fn abort_cmd(cli: &Cli, state: &Path, dbs: &[String], api_rate: f64) -> Result<i32> {
     let mut store = Store::open(state)?;
     check_backend(cli, &store)?;
     let (backend, clock, _) = connect_for(cli, &plan_regions(&store.plan()?)).await?;
-    let actions = lifecycle::abort(backend.as_ref(), &mut store, &clock, dbs).await?;
+    let budget = lifecycle_budget(api_rate)?;
+    let actions = lifecycle::abort(backend, &mut store, &clock, dbs, budget).await?;
     Ok(print_actions(&actions))
 }
 
@@ -325,7 +351,7 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
         let text = std::fs::read_to_string(p)
             .with_context(|| format!("reading policy file {}", p.display()))?;
         let policy = Policy::parse(&p.display().to_string(), &text)?;
-        plan.apply_policy(&policy, &inv);
+        planner::apply_policy(&mut plan, &policy, &inv);
     }
     let path = args
         .output

@@ -62,7 +62,7 @@ use crate::clock::{rfc3339, Millis};
 use crate::domain::{major_version, DbInstance, ParameterGroup, Quota};
 use crate::plan::{
     Finding, ObservedSource, Plan, PlanSettings, PlannedDatabase, PlannedParameterGroup,
-    PlannedStep, StepKind, Strategy, TargetSpec, PLAN_SCHEMA_VERSION,
+    PlannedStep, Strategy, TargetSpec, PLAN_SCHEMA_VERSION,
 };
 use paths::Resolution;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -673,10 +673,10 @@ pub fn plan(
                 .clone()
                 .filter(|st| st != &db.storage_type),
         });
-        p.steps = StepKind::BLUE_GREEN
+        p.steps = crate::machine::steps(Strategy::BlueGreen)
             .iter()
-            .map(|&kind| PlannedStep {
-                kind,
+            .map(|s| PlannedStep {
+                kind: s.kind,
                 resource_name: None,
             })
             .collect();
@@ -698,8 +698,33 @@ pub fn plan(
         policy: None,
         waves: Vec::new(),
     };
-    plan.finalize();
+    finalize(&mut plan);
     Ok(plan)
+}
+
+/// Load a plan file and verify it: schema, content hash, and every resource name derived
+/// from the plan id with the step table's naming rules.
+pub fn load(path: &std::path::Path) -> Result<Plan, crate::plan::PlanError> {
+    let plan = Plan::load(path)?;
+    plan.verify_names(&path.display().to_string(), crate::machine::resource_name)?;
+    Ok(plan)
+}
+
+/// Compute the plan id and derive every resource name from it, with the step table's naming
+/// rules. Call after anything in the plan changed.
+pub fn finalize(plan: &mut Plan) {
+    plan.finalize_with(crate::machine::resource_name);
+}
+
+/// Apply a rollout policy to a plan (waves, switchover timeout, retention; the policy is
+/// embedded) and compute its id again.
+pub fn apply_policy(
+    plan: &mut Plan,
+    policy: &crate::policy::Policy,
+    inventory: &[crate::domain::DbInstance],
+) {
+    plan.embed_policy(policy, inventory);
+    finalize(plan);
 }
 
 #[cfg(test)]

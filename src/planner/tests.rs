@@ -4,6 +4,7 @@
 use super::*;
 use crate::domain::{EngineVersion, Parameter, ParameterGroupStatus, UpgradeTarget};
 use crate::inventory::fake::{db, user_param, FakeBackend};
+use crate::plan::StepKind;
 
 #[derive(Default)]
 struct Case {
@@ -62,7 +63,8 @@ fn check(case: Case, id: &str, blockers: &[&str], warnings: &[&str]) -> Plan {
     for d in &plan.databases {
         if d.blockers.is_empty() && d.strategy == Strategy::BlueGreen {
             let kinds: Vec<StepKind> = d.steps.iter().map(|s| s.kind).collect();
-            assert_eq!(kinds, StepKind::BLUE_GREEN, "{}", d.identifier);
+            let table: Vec<StepKind> = crate::machine::BLUE_GREEN.iter().map(|s| s.kind).collect();
+            assert_eq!(kinds, table, "{}", d.identifier);
             assert!(d
                 .target
                 .as_ref()

@@ -1722,10 +1722,17 @@ impl RdsBackend for SimBackend {
                 let n = pages(all.len());
                 return Ok((all.into_iter().map(|g| g.group).collect(), n));
             }
-            // One DescribeDBParameterGroups per name, as the API takes one name.
+            // One DescribeDBParameterGroups per name, as the API takes one name; a name that
+            // does not exist is absent from the answer (the adapter maps RDS's
+            // DBParameterGroupNotFound for a single name to "none", and filters a listing
+            // for several).
             let mut out = vec![];
             for name in names {
-                out.push(x.pg(name)?.group);
+                match x.pg(name) {
+                    Ok(g) => out.push(g.group),
+                    Err(e) if e.kind == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
             }
             Ok((out, names.len()))
         })

@@ -21,7 +21,7 @@ fn files_using(needle: &str) -> Vec<String> {
     let mut hits: Vec<String> = files
         .iter()
         // Test-only code (test files, and everything after `#[cfg(test)]`) is not checked.
-        .filter(|f| !f.ends_with("tests.rs"))
+        .filter(|f| !f.to_string_lossy().ends_with("tests.rs"))
         .filter(|f| {
             std::fs::read_to_string(f)
                 .unwrap()
@@ -87,6 +87,9 @@ fn pure_modules_do_no_io() {
                 "src/runreport.rs",
                 "src/policy.rs",
                 "src/naming.rs",
+                "src/machine.rs",
+                "src/state.rs",
+                "src/engine/schedule.rs",
             ],
         );
     }
@@ -100,4 +103,46 @@ fn check_not_in(needle: &str, files: &[&str]) {
             "{f} uses `{needle}`: it must stay pure"
         );
     }
+}
+
+/// The mutating methods of `RdsBackend`, by name. The count is checked against `Op`, so a new
+/// mutating operation cannot be added without being listed here.
+const MUTATING_METHODS: &[&str] = &[
+    ".create_snapshot(",
+    ".create_parameter_group(",
+    ".modify_parameter_group(",
+    ".delete_parameter_group(",
+    ".create_blue_green(",
+    ".switchover_blue_green(",
+    ".delete_blue_green(",
+    ".delete_instance(",
+    ".set_deletion_protection(",
+    ".add_tags(",
+];
+
+#[test]
+fn every_side_effect_goes_through_the_one_effect_path() {
+    let mutating = rdsfleet::backend::Op::ALL
+        .iter()
+        .filter(|o| o.mutating())
+        .count();
+    assert_eq!(
+        MUTATING_METHODS.len(),
+        mutating,
+        "backend::Op lists {mutating} mutating operations; list their methods here"
+    );
+    for m in MUTATING_METHODS {
+        check(m, &["src/effects.rs", "src/backend/", "src/sim/"]);
+    }
+}
+
+#[test]
+fn the_state_machine_is_pure_and_started_means_intent_recorded() {
+    for needle in ["Store::", "&mut Store", "Executor", ".await"] {
+        check_not_in(needle, &["src/machine.rs", "src/engine/schedule.rs"]);
+    }
+    // A decision never moves a step to `started`: only the effect path does, right before its
+    // call (the intent), so `started` always means "call made or about to be; outcome unknown".
+    check("Change::to(StepStatus::Started", &[]);
+    check("StepStatus::Started,", &["src/effects.rs", "src/state.rs"]);
 }

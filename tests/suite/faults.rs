@@ -230,10 +230,11 @@ async fn invalid_configuration_fails_one_database_then_abort_deletes_it() {
 
     let mut store = Store::open(&w.state_path()).unwrap();
     let acts = lifecycle::abort(
-        w.sim().as_ref(),
+        w.sim().clone(),
         &mut store,
         &w.shared_clock(),
         std::slice::from_ref(&bad.identifier),
+        Default::default(),
     )
     .await
     .unwrap();
@@ -430,7 +431,7 @@ async fn failure_budget_halts_the_run_and_resume_finishes_the_others() {
     let inv = rdsfleet::inventory::discover(w.sim().as_ref(), &w.regions(), &[])
         .await
         .unwrap();
-    p.apply_policy(&policy, &inv);
+    rdsfleet::planner::apply_policy(&mut p, &policy, &inv);
     let all = actionable(&p).len();
     assert!(all >= 6, "{all}");
     let (a, b) = (nth(&p, 0), nth(&p, 1));

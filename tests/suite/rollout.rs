@@ -17,7 +17,7 @@ async fn plan_with_policy(w: &World, policy: &str) -> Plan {
     let inv = rdsfleet::inventory::discover(w.sim().as_ref(), &w.regions(), &[])
         .await
         .unwrap();
-    plan.apply_policy(&policy, &inv);
+    rdsfleet::planner::apply_policy(&mut plan, &policy, &inv);
     plan
 }
 
@@ -271,7 +271,7 @@ async fn green_copies_wait_for_quota_headroom_then_cleanup_frees_it() {
         w.clock.advance(std::time::Duration::from_secs(73 * 3600));
         let mut store = Store::open(&w.state_path()).unwrap();
         lifecycle::cleanup(
-            w.sim().as_ref(),
+            w.sim().clone(),
             &mut store,
             &w.shared_clock(),
             &CleanupOptions::default(),
@@ -311,7 +311,7 @@ async fn cleanup_keeps_old_instances_until_retention_then_deletes_with_a_final_s
     let sim = w.sim();
     let clock = w.shared_clock();
     let mut store = Store::open(&w.state_path()).unwrap();
-    let first = lifecycle::cleanup(sim.as_ref(), &mut store, &clock, &CleanupOptions::default())
+    let first = lifecycle::cleanup(sim.clone(), &mut store, &clock, &CleanupOptions::default())
         .await
         .unwrap();
     let n = plan.databases.iter().filter(|d| d.is_actionable()).count();
@@ -332,7 +332,7 @@ async fn cleanup_keeps_old_instances_until_retention_then_deletes_with_a_final_s
     );
     assert!(w.ok_calls("DeleteDBInstance").is_empty());
     w.clock.advance(std::time::Duration::from_secs(73 * 3600));
-    let second = lifecycle::cleanup(sim.as_ref(), &mut store, &clock, &CleanupOptions::default())
+    let second = lifecycle::cleanup(sim.clone(), &mut store, &clock, &CleanupOptions::default())
         .await
         .unwrap();
     let deleted: Vec<_> = second
@@ -352,7 +352,7 @@ async fn cleanup_keeps_old_instances_until_retention_then_deletes_with_a_final_s
         assert!(p.contains("final"), "no final snapshot in {p}");
     }
     // Production instances untouched; a third run changes nothing.
-    let third = lifecycle::cleanup(sim.as_ref(), &mut store, &clock, &CleanupOptions::default())
+    let third = lifecycle::cleanup(sim.clone(), &mut store, &clock, &CleanupOptions::default())
         .await
         .unwrap();
     assert!(
@@ -400,9 +400,15 @@ async fn abort_before_switchover_deletes_green_and_after_switchover_changes_noth
     let clock = w.shared_clock();
     let before = w.trail().len();
     let mut store = Store::open(&w.state_path()).unwrap();
-    let after_switch = lifecycle::abort(sim.as_ref(), &mut store, &clock, std::slice::from_ref(&b))
-        .await
-        .unwrap();
+    let after_switch = lifecycle::abort(
+        sim.clone(),
+        &mut store,
+        &clock,
+        std::slice::from_ref(&b),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(
         after_switch
             .iter()
@@ -417,10 +423,15 @@ async fn abort_before_switchover_deletes_green_and_after_switchover_changes_noth
         mutating_since, 0,
         "abort after switchover must change nothing"
     );
-    let before_switch =
-        lifecycle::abort(sim.as_ref(), &mut store, &clock, std::slice::from_ref(&a))
-            .await
-            .unwrap();
+    let before_switch = lifecycle::abort(
+        sim.clone(),
+        &mut store,
+        &clock,
+        std::slice::from_ref(&a),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     assert!(
         before_switch.iter().any(|x| x.outcome == "deleted"),
         "{before_switch:#?}"
@@ -502,7 +513,7 @@ async fn cleanup_leaves_deletion_protected_old_instances_alone_without_the_flag(
     let sim = w.sim();
     let clock = w.shared_clock();
     let mut store = Store::open(&w.state_path()).unwrap();
-    let report = lifecycle::cleanup(sim.as_ref(), &mut store, &clock, &CleanupOptions::default())
+    let report = lifecycle::cleanup(sim.clone(), &mut store, &clock, &CleanupOptions::default())
         .await
         .unwrap();
     let live_old = |id: &str| format!("{id}-old1");
@@ -518,8 +529,9 @@ async fn cleanup_leaves_deletion_protected_old_instances_alone_without_the_flag(
     // With the explicit flag: turned off (logged), then deleted with a final snapshot.
     let flag = CleanupOptions {
         disable_deletion_protection: true,
+        ..Default::default()
     };
-    let report = lifecycle::cleanup(sim.as_ref(), &mut store, &clock, &flag)
+    let report = lifecycle::cleanup(sim.clone(), &mut store, &clock, &flag)
         .await
         .unwrap();
     for p in &protected_done {

@@ -1,0 +1,529 @@
+//! The one effect path. Every call rdsfleet makes to RDS while it changes things - the engine's
+//! steps, `cleanup` and `abort` alike - goes through an [`Executor`]:
+//!
+//! 1. **record intent** in the state file before the call ([`Intent`]: the step moves to
+//!    `started`, and/or a tracked resource moves to `started`/`deleting`, and an event says what
+//!    is about to be called);
+//! 2. **take an API-budget token** for the region ([`ApiBudget`], on the injected clock);
+//! 3. **call** the backend;
+//! 4. **record the outcome** (an event, and the tracked resource's new status);
+//! 5. the error comes back **classified once**, as the backend's [`ErrorKind`], and a
+//!    throttled answer is noted so the caller's loop backs off.
+//!
+//! What the outcome means for the step is decided elsewhere, by the pure step table
+//! ([`crate::machine`]); this module only performs and records. Reads (the batched describes
+//! of an observation) pass the same budget through [`Executor::read`]'s siblings.
+//!
+//! Only this module (and the backends) name the mutating backend methods: an architecture test
+//! checks it.
+
+use crate::backend::{
+    BResult, BlueGreenQuery, ErrorKind, InstanceQuery, NewParameterGroup, Op, RdsBackend,
+    SnapshotQuery,
+};
+use crate::clock::{Millis, SharedClock};
+use crate::domain::*;
+use crate::state::{ResourceKind, ResourceStatus};
+use crate::store::{DbRow, StepRow, StepStatus, StepUpdate, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A client-side token bucket per region, on the engine clock.
+#[derive(Debug)]
+pub struct ApiBudget {
+    rate: f64,
+    burst: f64,
+    buckets: HashMap<String, (f64, Millis)>,
+}
+
+impl ApiBudget {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        ApiBudget {
+            rate: rate.max(0.01),
+            burst: burst.max(1.0),
+            buckets: HashMap::new(),
+        }
+    }
+    /// Wait (on `clock`) until a request to `region` fits the budget, then take it.
+    pub async fn acquire(&mut self, clock: &SharedClock, region: &str) {
+        loop {
+            let now = clock.now();
+            let (tokens, at) = self
+                .buckets
+                .entry(region.to_string())
+                .or_insert((self.burst, now));
+            let refill = (now - *at).max(0) as f64 / 1000.0 * self.rate;
+            *tokens = (*tokens + refill).min(self.burst);
+            *at = now;
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                return;
+            }
+            let wait = ((1.0 - *tokens) / self.rate * 1000.0).ceil() as u64;
+            clock.sleep(Duration::from_millis(wait.max(1))).await;
+        }
+    }
+
+    /// Charge `n` more requests to `region` after the fact (the extra pages of a paginated
+    /// describe): the bucket may go into debt, and the next request waits it off.
+    pub fn charge(&mut self, region: &str, n: f64) {
+        if let Some((tokens, _)) = self.buckets.get_mut(region) {
+            *tokens -= n;
+        }
+    }
+}
+
+/// Records per page of a paginated describe (`MaxRecords`).
+pub const RECORDS_PER_PAGE: usize = 100;
+
+/// Requests beyond the first that a describe returning `n` records took.
+fn extra_pages(n: usize) -> f64 {
+    (n.saturating_sub(1) / RECORDS_PER_PAGE) as f64
+}
+
+/// Parameters per `ModifyDBParameterGroup` call: RDS accepts at most 20.
+pub const PARAMETERS_PER_CALL: usize = 20;
+
+/// A mutating call, as data: what the step table asks for and what cleanup/abort perform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    CreateSnapshot {
+        region: String,
+        instance: String,
+        name: String,
+        tags: Tags,
+    },
+    CreateParameterGroup {
+        region: String,
+        group: NewParameterGroup,
+    },
+    /// Set parameters (idempotent); sent in calls of [`PARAMETERS_PER_CALL`], each with a token.
+    ModifyParameterGroup {
+        region: String,
+        name: String,
+        parameters: Vec<ParameterChange>,
+    },
+    CreateBlueGreen {
+        region: String,
+        request: CreateBlueGreen,
+    },
+    Switchover {
+        region: String,
+        identifier: String,
+        timeout_secs: u32,
+    },
+    AddTags {
+        region: String,
+        arn: String,
+        tags: Tags,
+    },
+    DeleteBlueGreen {
+        region: String,
+        identifier: String,
+        delete_target: bool,
+    },
+    /// Always with a final snapshot.
+    DeleteInstance {
+        region: String,
+        identifier: String,
+        final_snapshot: String,
+    },
+    SetDeletionProtection {
+        region: String,
+        identifier: String,
+        enabled: bool,
+    },
+    DeleteParameterGroup {
+        region: String,
+        name: String,
+    },
+}
+
+impl Effect {
+    pub fn op(&self) -> Op {
+        match self {
+            Effect::CreateSnapshot { .. } => Op::CreateDBSnapshot,
+            Effect::CreateParameterGroup { .. } => Op::CreateDBParameterGroup,
+            Effect::ModifyParameterGroup { .. } => Op::ModifyDBParameterGroup,
+            Effect::CreateBlueGreen { .. } => Op::CreateBlueGreenDeployment,
+            Effect::Switchover { .. } => Op::SwitchoverBlueGreenDeployment,
+            Effect::AddTags { .. } => Op::AddTagsToResource,
+            Effect::DeleteBlueGreen { .. } => Op::DeleteBlueGreenDeployment,
+            Effect::DeleteInstance { .. } => Op::DeleteDBInstance,
+            Effect::SetDeletionProtection { .. } => Op::ModifyDBInstance,
+            Effect::DeleteParameterGroup { .. } => Op::DeleteDBParameterGroup,
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        match self {
+            Effect::CreateSnapshot { region, .. }
+            | Effect::CreateParameterGroup { region, .. }
+            | Effect::ModifyParameterGroup { region, .. }
+            | Effect::CreateBlueGreen { region, .. }
+            | Effect::Switchover { region, .. }
+            | Effect::AddTags { region, .. }
+            | Effect::DeleteBlueGreen { region, .. }
+            | Effect::DeleteInstance { region, .. }
+            | Effect::SetDeletionProtection { region, .. }
+            | Effect::DeleteParameterGroup { region, .. } => region,
+        }
+    }
+
+    /// The resource the call is about, for logs: `CreateDBSnapshot rdsfleet-...`.
+    pub fn describe(&self) -> String {
+        let what = match self {
+            Effect::CreateSnapshot { name, .. } => name.clone(),
+            Effect::CreateParameterGroup { group, .. } => group.name.clone(),
+            Effect::ModifyParameterGroup {
+                name, parameters, ..
+            } => format!("{name} ({} parameters)", parameters.len()),
+            Effect::CreateBlueGreen { request, .. } => request.name.clone(),
+            Effect::Switchover { identifier, .. } => identifier.clone(),
+            Effect::AddTags { arn, .. } => arn.clone(),
+            Effect::DeleteBlueGreen {
+                identifier,
+                delete_target,
+                ..
+            } => format!("{identifier} (DeleteTarget={delete_target})"),
+            Effect::DeleteInstance {
+                identifier,
+                final_snapshot,
+                ..
+            } => format!("{identifier} (final snapshot {final_snapshot})"),
+            Effect::SetDeletionProtection {
+                identifier,
+                enabled,
+                ..
+            } => format!("{identifier} (DeletionProtection={enabled})"),
+            Effect::DeleteParameterGroup { name, .. } => name.clone(),
+        };
+        format!("{} {what}", self.op())
+    }
+}
+
+/// What a successful effect returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EffectOk {
+    Snapshot(Snapshot),
+    ParameterGroup(ParameterGroup),
+    BlueGreen(BlueGreen),
+    Done,
+}
+
+impl EffectOk {
+    /// The identifier RDS gave what was created or acted on (ARN, deployment id), if any.
+    pub fn remote_id(&self) -> Option<&str> {
+        match self {
+            EffectOk::Snapshot(s) => Some(&s.arn),
+            EffectOk::ParameterGroup(g) => Some(&g.name),
+            EffectOk::BlueGreen(b) => Some(&b.identifier),
+            EffectOk::Done => None,
+        }
+    }
+}
+
+/// A tracked resource an effect moves: `at_intent` before the call, `on_ok` after a success
+/// (or after `NotFound` for a deletion: already gone), `on_error` after any other failure
+/// (`None`: leave it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracked {
+    pub kind: ResourceKind,
+    pub name: String,
+    pub at_intent: ResourceStatus,
+    pub on_ok: ResourceStatus,
+    pub on_error: Option<ResourceStatus>,
+    pub detail: Option<String>,
+}
+
+/// What to record before the call.
+#[derive(Debug, Clone, Copy)]
+pub enum Intent<'a> {
+    /// A step of a database: `pending|started -> started`, attempt counted.
+    Step { db: &'a DbRow, step: &'a StepRow },
+    /// No step (cleanup, abort): an event on this database (or none).
+    Event { db_id: Option<i64> },
+}
+
+/// The outcome of an effect: the step row as it is after the intent was recorded, and the
+/// call's result.
+#[derive(Debug)]
+pub struct Performed {
+    pub step: Option<StepRow>,
+    pub result: BResult<EffectOk>,
+}
+
+/// Performs effects and reads through one API budget, recording intent and outcome.
+pub struct Executor {
+    backend: Arc<dyn RdsBackend>,
+    clock: SharedClock,
+    budget: ApiBudget,
+    calls: u64,
+    throttled: bool,
+}
+
+impl Executor {
+    pub fn new(backend: Arc<dyn RdsBackend>, clock: SharedClock, budget: ApiBudget) -> Self {
+        Executor {
+            backend,
+            clock,
+            budget,
+            calls: 0,
+            throttled: false,
+        }
+    }
+
+    /// API calls made through this executor.
+    pub fn calls(&self) -> u64 {
+        self.calls
+    }
+
+    /// Was any call throttled since the last time this was asked? (Clears the flag.)
+    pub fn take_throttled(&mut self) -> bool {
+        std::mem::take(&mut self.throttled)
+    }
+
+    async fn token(&mut self, region: &str) {
+        self.budget.acquire(&self.clock, region).await;
+        self.calls += 1;
+    }
+
+    fn note<T>(&mut self, r: &BResult<T>) {
+        if let Err(e) = r {
+            if e.kind == ErrorKind::Throttled {
+                self.throttled = true;
+            }
+        }
+    }
+
+    /// A paginated describe took one request per page: charge the pages after the first.
+    fn note_pages<T>(&mut self, region: &str, r: &BResult<Vec<T>>) {
+        self.note(r);
+        if let Ok(v) = r {
+            let extra = extra_pages(v.len());
+            if extra > 0.0 {
+                self.budget.charge(region, extra);
+                self.calls += extra as u64;
+            }
+        }
+    }
+
+    pub async fn describe_instances(
+        &mut self,
+        region: &str,
+        q: &InstanceQuery,
+    ) -> BResult<Vec<DbInstance>> {
+        self.token(region).await;
+        let r = self.backend.describe_instances(region, q).await;
+        self.note_pages(region, &r);
+        r
+    }
+
+    pub async fn describe_snapshots(
+        &mut self,
+        region: &str,
+        q: &SnapshotQuery,
+    ) -> BResult<Vec<Snapshot>> {
+        self.token(region).await;
+        let r = self.backend.describe_snapshots(region, q).await;
+        self.note_pages(region, &r);
+        r
+    }
+
+    pub async fn describe_blue_green(
+        &mut self,
+        region: &str,
+        q: &BlueGreenQuery,
+    ) -> BResult<Vec<BlueGreen>> {
+        self.token(region).await;
+        let r = self.backend.describe_blue_green(region, q).await;
+        self.note_pages(region, &r);
+        r
+    }
+
+    pub async fn describe_parameter_groups(
+        &mut self,
+        region: &str,
+        names: &[String],
+    ) -> BResult<Vec<ParameterGroup>> {
+        self.token(region).await;
+        let r = self.backend.describe_parameter_groups(region, names).await;
+        self.note_pages(region, &r);
+        r
+    }
+
+    pub async fn describe_instance_quota(&mut self, region: &str) -> BResult<Quota> {
+        self.token(region).await;
+        let r = self.backend.describe_instance_quota(region).await;
+        self.note(&r);
+        r
+    }
+
+    /// Perform `effect`: record `intent` (and `tracked`'s intent status), take a token per
+    /// call, call, record the outcome. Store errors stop everything (the caller returns them);
+    /// backend errors come back in [`Performed::result`].
+    pub async fn perform(
+        &mut self,
+        store: &mut Store,
+        intent: Intent<'_>,
+        effect: &Effect,
+        tracked: Option<&Tracked>,
+    ) -> Result<Performed, StoreError> {
+        let region = effect.region().to_string();
+        let what = effect.describe();
+        let now = self.clock.now();
+        let (step, db_id, step_kind) = match intent {
+            Intent::Step { db, step } => {
+                let msg = if step.status == StepStatus::Started {
+                    format!("reissue after unknown outcome: {what}")
+                } else {
+                    format!("intent: {what}")
+                };
+                tracing::info!(db = %db.identifier, step = %step.kind, "{msg}");
+                store.transition(
+                    db,
+                    step.seq,
+                    step.status,
+                    StepStatus::Started,
+                    StepUpdate::attempt(),
+                    now,
+                    &msg,
+                )?;
+                let mut s = step.clone();
+                s.status = StepStatus::Started;
+                s.attempt += 1;
+                (Some(s), Some(db.id), Some(step.kind))
+            }
+            Intent::Event { db_id } => {
+                store.event(db_id, None, "intent", &what, now)?;
+                (None, db_id, None)
+            }
+        };
+        if let Some(t) = tracked {
+            store.set_resource(
+                &region,
+                t.kind,
+                &t.name,
+                t.at_intent,
+                t.detail.as_deref(),
+                now,
+            )?;
+        }
+        let result = self.call(effect).await;
+        let now = self.clock.now();
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        store.event(
+            db_id,
+            step_kind,
+            "outcome",
+            &format!("{what}: {outcome}"),
+            now,
+        )?;
+        if let Some(t) = tracked {
+            let gone = matches!(&result, Err(e) if e.kind == ErrorKind::NotFound)
+                && t.on_ok == ResourceStatus::Deleted;
+            let status = if result.is_ok() || gone {
+                Some(t.on_ok)
+            } else {
+                t.on_error
+            };
+            if let Some(s) = status {
+                store.set_resource(&region, t.kind, &t.name, s, None, now)?;
+            }
+        }
+        Ok(Performed { step, result })
+    }
+
+    /// The backend call(s) of an effect, each within the budget.
+    async fn call(&mut self, effect: &Effect) -> BResult<EffectOk> {
+        let b = self.backend.clone();
+        let region = effect.region().to_string();
+        if let Effect::ModifyParameterGroup {
+            name, parameters, ..
+        } = effect
+        {
+            for chunk in parameters.chunks(PARAMETERS_PER_CALL) {
+                self.token(&region).await;
+                let r = b.modify_parameter_group(&region, name, chunk).await;
+                self.note(&r);
+                r?;
+            }
+            return Ok(EffectOk::Done);
+        }
+        self.token(&region).await;
+        let r = call_once(b.as_ref(), &region, effect).await;
+        self.note(&r);
+        r
+    }
+}
+
+/// One backend call for one effect (a parameter modification here is one chunk).
+async fn call_once(b: &dyn RdsBackend, region: &str, effect: &Effect) -> BResult<EffectOk> {
+    Ok(match effect {
+        Effect::CreateSnapshot {
+            instance,
+            name,
+            tags,
+            ..
+        } => EffectOk::Snapshot(b.create_snapshot(region, instance, name, tags).await?),
+        Effect::CreateParameterGroup { group, .. } => {
+            EffectOk::ParameterGroup(b.create_parameter_group(region, group).await?)
+        }
+        Effect::CreateBlueGreen { request, .. } => {
+            EffectOk::BlueGreen(b.create_blue_green(region, request).await?)
+        }
+        Effect::Switchover {
+            identifier,
+            timeout_secs,
+            ..
+        } => EffectOk::BlueGreen(
+            b.switchover_blue_green(region, identifier, *timeout_secs)
+                .await?,
+        ),
+        Effect::AddTags { arn, tags, .. } => {
+            b.add_tags(region, arn, tags).await?;
+            EffectOk::Done
+        }
+        Effect::DeleteBlueGreen {
+            identifier,
+            delete_target,
+            ..
+        } => {
+            b.delete_blue_green(region, identifier, *delete_target)
+                .await?;
+            EffectOk::Done
+        }
+        Effect::DeleteInstance {
+            identifier,
+            final_snapshot,
+            ..
+        } => {
+            b.delete_instance(region, identifier, final_snapshot)
+                .await?;
+            EffectOk::Done
+        }
+        Effect::SetDeletionProtection {
+            identifier,
+            enabled,
+            ..
+        } => {
+            b.set_deletion_protection(region, identifier, *enabled)
+                .await?;
+            EffectOk::Done
+        }
+        Effect::DeleteParameterGroup { name, .. } => {
+            b.delete_parameter_group(region, name).await?;
+            EffectOk::Done
+        }
+        Effect::ModifyParameterGroup {
+            name, parameters, ..
+        } => {
+            b.modify_parameter_group(region, name, parameters).await?;
+            EffectOk::Done
+        }
+    })
+}

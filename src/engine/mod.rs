@@ -1,0 +1,974 @@
+//! The engine: drives a plan through an [`RdsBackend`], persisting every transition in the
+//! [`Store`], so that it can be stopped at any moment (Ctrl-C, crash, `kill -9`) and resumed.
+//!
+//! ## How it works
+//! The engine is a level-triggered reconciler on a single task. Each *tick* it
+//! 1. admits pending databases into free slots ([`schedule`]: waves, concurrency limits);
+//! 2. observes every region that has work with batched, paginated describes ([`observe`]) -
+//!    never one call per database;
+//! 3. asks the step table ([`crate::machine`]) what each admitted database's current step
+//!    should do, given what was observed, and carries the decision out: a step transition, a
+//!    wait (with its typed reason), or a call through the one effect path
+//!    ([`crate::effects`]), whose result goes back to the table;
+//! 4. mirrors read replicas onto their source.
+//!
+//! Every side effect has a deterministic name from the plan (see [`crate::naming`]). Before a
+//! call the step moves to `started` (intent, committed); after it, to what the table decides
+//! (outcome). A step found `started` on resume has an unknown outcome: the table first looks
+//! for the resource under its deterministic name and adopts it; only if it is absent does it
+//! call again, and an `AlreadyExists` answer is adoption too. So a side effect is never
+//! repeated, whatever moment the process died at.
+//!
+//! Time comes from the injected [`Clock`](crate::clock::Clock); API calls pass a client-side
+//! token bucket per region ([`ApiBudget`]) so rdsfleet stays well under the RDS account limit
+//! it shares.
+
+mod observe;
+pub mod schedule;
+
+pub use crate::effects::ApiBudget;
+
+use crate::backend::{BlueGreenQuery, RdsBackend};
+use crate::clock::{Millis, SharedClock};
+use crate::domain::Quota;
+use crate::effects::{Effect, EffectOk, Executor, Intent};
+use crate::machine::{self, Change, Decision, Fresh, Input, Need, Rules, Seen, Window};
+use crate::plan::Plan;
+use crate::plan::StepKind;
+use crate::policy::Policy;
+use crate::state::{DbState, ResourceKind, ResourceStatus, StepStatus, WaitReason};
+use crate::store::{DbRow, DbWhy, StepRow, StepUpdate, Store, StoreError};
+use schedule::is_replica;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+}
+
+/// Knobs of a run. Durations are in the engine clock's time (simulated time on the simulator).
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Databases in flight at once (admitted and not yet done, failed or awaiting approval).
+    pub concurrency: usize,
+    /// Record switchover approval for every database at start.
+    pub approve_switchover: bool,
+    /// Time between ticks while waiting on AWS.
+    pub poll_interval: Duration,
+    /// Time between ticks right after progress (the next step may be actionable at once).
+    pub fast_interval: Duration,
+    /// Client-side API budget per region: sustained requests per second and burst.
+    pub api_rate: f64,
+    pub api_burst: f64,
+    /// How long a resource may stay invisible after it was created (eventual consistency).
+    pub visibility_grace: Duration,
+    /// How long a snapshot or a blue/green deployment may take before the database fails.
+    pub wait_timeout: Duration,
+    /// How long verification may wait for the switched-over instance to settle.
+    pub verify_timeout: Duration,
+    /// Stop after this many ticks (tests; `None` = until finished).
+    pub max_ticks: Option<u64>,
+    /// When every database in flight has waited this long for quota headroom (which only
+    /// `cleanup` or a quota increase can free), stop the run with a reason instead of polling.
+    pub quota_stall_limit: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            concurrency: 4,
+            approve_switchover: false,
+            poll_interval: Duration::from_secs(30),
+            fast_interval: Duration::from_secs(2),
+            api_rate: 8.0,
+            api_burst: 40.0,
+            visibility_grace: Duration::from_secs(300),
+            wait_timeout: Duration::from_secs(24 * 3600),
+            verify_timeout: Duration::from_secs(3600),
+            max_ticks: None,
+            quota_stall_limit: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What a run ended with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunSummary {
+    pub counts: BTreeMap<DbState, usize>,
+    pub interrupted: bool,
+    /// Set when the failure budget halted the rollout (with the reason).
+    pub halted: Option<String>,
+    pub api_calls: u64,
+    pub ticks: u64,
+}
+
+impl RunSummary {
+    pub fn count(&self, s: DbState) -> usize {
+        self.counts.get(&s).copied().unwrap_or(0)
+    }
+    /// 0 when every database reached the point asked for (done, skipped, or held at an approval
+    /// that was not given), 1 when some failed or are blocked, or the run was interrupted or
+    /// halted.
+    pub fn exit_code(&self) -> i32 {
+        // Pending databases left after a finished run wait behind an unapproved wave gate:
+        // that is the point asked for, like awaiting-approval.
+        let bad = self.count(DbState::Failed)
+            + self.count(DbState::Blocked)
+            + self.count(DbState::Running);
+        if bad > 0 || self.interrupted || self.halted.is_some() {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Stops a run from another task (the Ctrl-C handler).
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    flag: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Canceller {
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
+/// Progress callback payload: the counts after a tick.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub counts: BTreeMap<DbState, usize>,
+    pub total: usize,
+    pub now: Millis,
+    /// Every database row after the tick (state, current step with its times, wait reason).
+    pub databases: Vec<DbRow>,
+}
+
+pub type ProgressFn = Box<dyn Fn(&Progress) + Send + Sync>;
+
+/// What a run is configured with: fixed for its whole life.
+struct Config {
+    plan: Plan,
+    policy: Policy,
+    opts: EngineOptions,
+    rules: Rules,
+    /// (region, replica identifier) -> index of its source in the plan.
+    replica_source: HashMap<(String, String), usize>,
+    /// (region, name) -> index of a parameter group the plan creates.
+    groups: HashMap<(String, String), usize>,
+}
+
+/// What a run remembers between ticks.
+#[derive(Default)]
+struct RunState {
+    /// Databases already failed when this run started (the failure budget counts new ones).
+    baseline_failed: HashSet<i64>,
+    /// Consecutive ticks with a throttled call.
+    throttled_streak: u32,
+    /// Since when every database in flight has been waiting for quota.
+    quota_stalled_since: Option<Millis>,
+    /// Regions whose quota could not be read (said once).
+    quota_warned: HashSet<String>,
+}
+
+/// What one tick did: returned by [`Engine::tick`], read by the loop.
+#[derive(Debug, Default)]
+struct TickReport {
+    progressed: bool,
+    throttled: bool,
+    /// Databases that waited for quota headroom.
+    quota_waiting: usize,
+    /// Approved databases that waited only for a switchover window.
+    window_waiting: usize,
+}
+
+/// What one tick knows of a region's `DBInstances` quota (read at most once, lazily).
+type QuotaCache = HashMap<String, Option<Quota>>;
+
+pub struct Engine {
+    cfg: Config,
+    exec: Executor,
+    clock: SharedClock,
+    store: Store,
+    run: RunState,
+    cancel: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+    progress: Option<ProgressFn>,
+}
+
+fn ms(d: Duration) -> Millis {
+    d.as_millis() as Millis
+}
+
+impl Engine {
+    pub fn new(
+        backend: Arc<dyn RdsBackend>,
+        clock: SharedClock,
+        store: Store,
+        opts: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        let plan = store.plan()?;
+        plan.verify_names(store.path(), machine::resource_name)?;
+        let mut replica_source = HashMap::new();
+        for (i, db) in plan.databases.iter().enumerate() {
+            for r in &db.replicas {
+                replica_source.insert((db.region.clone(), r.clone()), i);
+            }
+        }
+        let groups = plan
+            .parameter_groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| ((g.region.clone(), g.name.clone()), i))
+            .collect();
+        let policy = plan.policy();
+        let rules = Rules {
+            switchover_timeout_secs: plan.settings.switchover_timeout_secs,
+            readiness_stable: ms(Duration::from_secs(policy.switchover.readiness_stable_secs)),
+            visibility_grace: ms(opts.visibility_grace),
+            wait_timeout: ms(opts.wait_timeout),
+            verify_timeout: ms(opts.verify_timeout),
+            ..Rules::default()
+        };
+        let exec = Executor::new(
+            backend,
+            clock.clone(),
+            ApiBudget::new(opts.api_rate, opts.api_burst),
+        );
+        Ok(Engine {
+            cfg: Config {
+                plan,
+                policy,
+                opts,
+                rules,
+                replica_source,
+                groups,
+            },
+            exec,
+            clock,
+            store,
+            run: RunState::default(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            progress: None,
+        })
+    }
+
+    /// A handle that, once cancelled (Ctrl-C), makes the run stop starting new work and
+    /// return, waking it from a poll sleep at once.
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            flag: self.cancel.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
+    pub fn on_progress(&mut self, f: ProgressFn) {
+        self.progress = Some(f);
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// Run until every database is finished or awaiting approval, or until cancelled.
+    pub async fn run(&mut self) -> Result<RunSummary, EngineError> {
+        self.start()?;
+        let mut ticks = 0u64;
+        let mut interrupted = false;
+        let mut halted = None;
+        loop {
+            if self.cancelled() {
+                interrupted = true;
+                break;
+            }
+            self.store.heartbeat()?;
+            let dbs = self.store.databases()?;
+            if schedule::finished(&self.cfg.plan, &dbs) {
+                break;
+            }
+            if let Some(reason) = self.halt_reason(&dbs)? {
+                halted = Some(reason);
+                break;
+            }
+            // The first tick only reconciles what was in flight (a resume after a crash):
+            // nothing new starts before every in-flight step has been observed again.
+            let admit = ticks > 0 || !dbs.iter().any(|d| d.state == DbState::Running);
+            if !admit {
+                self.note_reconcile(&dbs)?;
+            }
+            let report = self.tick(dbs, admit).await?;
+            ticks += 1;
+            if let Some(reason) = self.quota_stall(&report)? {
+                halted = Some(reason);
+                break;
+            }
+            self.report_progress()?;
+            if self.opts().max_ticks.is_some_and(|m| ticks >= m) || self.cancelled() {
+                interrupted = true;
+                break;
+            }
+            self.nap(&report).await;
+        }
+        self.finish(ticks, interrupted, halted)
+    }
+
+    fn opts(&self) -> &EngineOptions {
+        &self.cfg.opts
+    }
+
+    /// Take the lock, record up-front approval, remember what had already failed.
+    fn start(&mut self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        self.store.acquire_lock(now)?;
+        if self.cfg.opts.approve_switchover {
+            let n = self.store.approve(&[], now, "approved at apply time")?;
+            if n > 0 {
+                tracing::info!(databases = n, "switchover approved");
+            }
+        }
+        self.run.baseline_failed = self
+            .store
+            .databases()?
+            .iter()
+            .filter(|d| d.state == DbState::Failed)
+            .map(|d| d.id)
+            .collect();
+        Ok(())
+    }
+
+    fn halt_reason(&mut self, dbs: &[DbRow]) -> Result<Option<String>, EngineError> {
+        let reason = schedule::budget_spent(
+            &self.cfg.plan,
+            &self.cfg.policy,
+            dbs,
+            &self.run.baseline_failed,
+        );
+        if let Some(reason) = &reason {
+            self.store
+                .event(None, None, "halted", reason, self.clock.now())?;
+            tracing::warn!(%reason, "rollout halted");
+        }
+        Ok(reason)
+    }
+
+    fn note_reconcile(&self, dbs: &[DbRow]) -> Result<(), EngineError> {
+        let n = dbs.iter().filter(|d| d.state == DbState::Running).count();
+        self.store.event(
+            None,
+            None,
+            "reconcile",
+            &format!("reconciling {n} in-flight database(s) before starting anything new"),
+            self.clock.now(),
+        )?;
+        Ok(())
+    }
+
+    fn report_progress(&self) -> Result<(), EngineError> {
+        if let Some(f) = &self.progress {
+            let dbs = self.store.databases()?;
+            f(&Progress {
+                counts: schedule::counts(&dbs),
+                total: dbs.len(),
+                now: self.clock.now(),
+                databases: dbs,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sleep until the next tick. Throttled: back off exponentially so the account's token
+    /// bucket (shared with every other tool) refills enough for a whole observation.
+    async fn nap(&mut self, report: &TickReport) {
+        self.run.throttled_streak = if report.throttled {
+            self.run.throttled_streak + 1
+        } else {
+            0
+        };
+        let opts = &self.cfg.opts;
+        let nap = if self.run.throttled_streak > 0 {
+            opts.poll_interval * (1u32 << self.run.throttled_streak.min(4))
+        } else if report.progressed {
+            opts.fast_interval
+        } else if report.window_waiting > 0 {
+            // Nothing to do but wait for a switchover window: sleep until it opens.
+            let now = self.clock.now();
+            let until = schedule::next_window(&self.cfg.policy, now)
+                .map(|t| Duration::from_millis((t - now).max(0) as u64))
+                .unwrap_or(opts.poll_interval);
+            until.max(opts.poll_interval)
+        } else {
+            opts.poll_interval
+        };
+        let wake = self.wake.clone();
+        tokio::select! {
+            _ = self.clock.sleep(nap) => {}
+            _ = wake.notified() => {}
+        }
+    }
+
+    fn finish(
+        &mut self,
+        ticks: u64,
+        interrupted: bool,
+        halted: Option<String>,
+    ) -> Result<RunSummary, EngineError> {
+        let dbs = self.store.databases()?;
+        let summary = RunSummary {
+            counts: schedule::counts(&dbs),
+            interrupted,
+            halted,
+            api_calls: self.exec.calls(),
+            ticks,
+        };
+        let kind = if summary.halted.is_some() {
+            "run-halted"
+        } else if interrupted {
+            "run-interrupted"
+        } else {
+            "run-finished"
+        };
+        self.store.event(
+            None,
+            None,
+            kind,
+            &format!("{:?}", summary.counts),
+            self.clock.now(),
+        )?;
+        self.store.release_lock()?;
+        Ok(summary)
+    }
+
+    /// Stop polling when every database in flight has waited for quota headroom longer than
+    /// the stall limit: nothing rdsfleet does will free it (old instances are kept until
+    /// cleanup), so say so and let the operator act.
+    fn quota_stall(&mut self, report: &TickReport) -> Result<Option<String>, EngineError> {
+        let running = self
+            .store
+            .databases()?
+            .iter()
+            .filter(|d| d.state == DbState::Running && !is_replica(&self.cfg.plan, d))
+            .count();
+        if report.progressed || report.quota_waiting == 0 || report.quota_waiting < running {
+            self.run.quota_stalled_since = None;
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let since = *self.run.quota_stalled_since.get_or_insert(now);
+        if now - since < ms(self.cfg.opts.quota_stall_limit) {
+            return Ok(None);
+        }
+        let reason = format!(
+            "{} database(s) have waited {} min for DBInstances quota headroom and nothing else is in flight; every upgrade keeps its old instance until `rdsfleet cleanup` (after retention), so raise the quota or clean up, then `rdsfleet resume`",
+            report.quota_waiting,
+            (now - since) / 60_000
+        );
+        self.store.event(None, None, "halted", &reason, now)?;
+        Ok(Some(reason))
+    }
+
+    /// One admit-observe-advance pass.
+    async fn tick(&mut self, dbs: Vec<DbRow>, admit: bool) -> Result<TickReport, EngineError> {
+        let mut report = TickReport::default();
+        let active = self.admit(&dbs, admit, &mut report)?;
+        let configured = self
+            .store
+            .resources_of(ResourceKind::ParameterGroup)?
+            .into_iter()
+            .filter(|r| r.status == ResourceStatus::Done)
+            .map(|r| (r.region, r.name))
+            .collect();
+        let mut regions: BTreeMap<String, Vec<&DbRow>> = BTreeMap::new();
+        for d in &active {
+            regions.entry(d.region.clone()).or_default().push(d);
+        }
+        let mut seen: HashMap<String, Seen> = HashMap::new();
+        for (region, ds) in &regions {
+            let want = observe::wanted(&self.cfg.plan, ds, &configured);
+            let now = self.clock.now();
+            let s = observe::region(&mut self.exec, &self.store, region, want, now).await?;
+            seen.insert(region.clone(), s);
+        }
+        let mut quota = QuotaCache::new();
+        for d in &active {
+            if self.cancelled() {
+                break;
+            }
+            let Some(s) = seen.get(&d.region) else {
+                continue;
+            };
+            self.advance(d, s, &mut quota, &mut report).await?;
+        }
+        self.mirror_replicas(&mut report)?;
+        report.throttled |= self.exec.take_throttled();
+        Ok(report)
+    }
+
+    /// Admission: approved databases held at the gate resume; pending ones fill free slots.
+    fn admit(
+        &mut self,
+        dbs: &[DbRow],
+        allow_new: bool,
+        report: &mut TickReport,
+    ) -> Result<Vec<DbRow>, EngineError> {
+        let allow_new = allow_new && !self.cancelled();
+        let a = schedule::admission(
+            &self.cfg.plan,
+            &self.cfg.policy,
+            self.cfg.opts.concurrency,
+            dbs,
+            allow_new,
+        );
+        let now = self.clock.now();
+        let mut active = Vec::new();
+        for d in dbs.iter().filter(|d| !is_replica(&self.cfg.plan, d)) {
+            let why = if a.resume.contains(&d.id) {
+                "approval received"
+            } else if a.admit.contains(&d.id) {
+                "admitted"
+            } else {
+                if d.state == DbState::Running {
+                    active.push(d.clone());
+                }
+                continue;
+            };
+            self.store.transition_db(
+                d.id,
+                d.state,
+                DbState::Running,
+                &DbWhy::default(),
+                now,
+                why,
+            )?;
+            let mut d = d.clone();
+            d.state = DbState::Running;
+            d.wait = None;
+            active.push(d);
+            report.progressed = true;
+        }
+        Ok(active)
+    }
+
+    /// Decide and act on one database's current step.
+    async fn advance(
+        &mut self,
+        d: &DbRow,
+        seen: &Seen,
+        quota: &mut QuotaCache,
+        report: &mut TickReport,
+    ) -> Result<(), EngineError> {
+        let Some(step) = d.current_step().cloned() else {
+            let now = self.clock.now();
+            self.store.transition_db(
+                d.id,
+                d.state,
+                DbState::Done,
+                &DbWhy::default(),
+                now,
+                "all steps done",
+            )?;
+            report.progressed = true;
+            return Ok(());
+        };
+        if !seen.has(machine::step(step.kind).needs) {
+            return Ok(());
+        }
+        let p = &self.cfg.plan.databases[d.id as usize];
+        // The parameter group this plan creates for the database, and where it is (read only
+        // at the parameter-group step: another database may have configured a shared group
+        // earlier in this very tick).
+        let group = match (step.kind, &p.target) {
+            (StepKind::ParameterGroup, Some(t)) => {
+                match self
+                    .cfg
+                    .groups
+                    .get(&(p.region.clone(), t.parameter_group.clone()))
+                {
+                    Some(&g) => {
+                        let g = &self.cfg.plan.parameter_groups[g];
+                        let status = self
+                            .store
+                            .resource(&g.region, ResourceKind::ParameterGroup, &g.name)?
+                            .map(|r| r.status);
+                        Some((g, status))
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let mut fresh: Option<Fresh> = None;
+        for _ in 0..3 {
+            let now = self.clock.now();
+            let input = Input {
+                now,
+                plan_id: &self.cfg.plan.plan_id,
+                db: p,
+                row: d,
+                step: &step,
+                seen,
+                rules: &self.cfg.rules,
+                window: window(&self.cfg.policy, now),
+                group,
+                quota_headroom: quota.get(&p.region).map(|q| q.map(|q| q.headroom())),
+                fresh: fresh.as_ref(),
+            };
+            match machine::next(&input) {
+                Decision::Need(Need::Quota) => {
+                    let q = read_quota(
+                        &mut self.exec,
+                        &self.store,
+                        &mut self.run.quota_warned,
+                        &p.region,
+                        now,
+                    )
+                    .await?;
+                    quota.insert(p.region.clone(), q);
+                }
+                Decision::Need(Need::FreshDeployment(name)) => {
+                    fresh = Some(describe_one(&mut self.exec, &p.region, &name).await);
+                }
+                decision => {
+                    let input = Input { now, ..input };
+                    return carry_out(
+                        &mut Ctx {
+                            exec: &mut self.exec,
+                            store: &mut self.store,
+                            clock: &self.clock,
+                        },
+                        &input,
+                        decision,
+                        quota,
+                        report,
+                    )
+                    .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replicas mirror their source (they have no steps of their own).
+    fn mirror_replicas(&mut self, report: &mut TickReport) -> Result<(), EngineError> {
+        let dbs = self.store.databases()?;
+        let now = self.clock.now();
+        for d in &dbs {
+            let Some(&src) = self
+                .cfg
+                .replica_source
+                .get(&(d.region.clone(), d.identifier.clone()))
+            else {
+                continue;
+            };
+            if !is_replica(&self.cfg.plan, d) {
+                continue;
+            }
+            if let Some((state, why, note)) = machine::mirror_source(&dbs[src], d) {
+                self.store
+                    .transition_db(d.id, d.state, state, &why, now, &note)?;
+                report.progressed = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The region's `DBInstances` quota. `None` when the endpoint can't say (moto): creation goes
+/// ahead without a headroom check, said once per region.
+async fn read_quota(
+    exec: &mut Executor,
+    store: &Store,
+    warned: &mut HashSet<String>,
+    region: &str,
+    now: Millis,
+) -> Result<Option<Quota>, EngineError> {
+    match exec.describe_instance_quota(region).await {
+        Ok(q) => Ok(Some(q)),
+        Err(e) => {
+            if warned.insert(region.to_string()) {
+                store.event(None, None, "quota-unknown", &format!("{region}: cannot read the DBInstances quota ({e}); creating without a headroom check"), now)?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// One deployment, described again right before an irreversible call.
+async fn describe_one(exec: &mut Executor, region: &str, name: &str) -> Fresh {
+    let q = BlueGreenQuery {
+        names: vec![name.to_string()],
+        identifiers: vec![],
+    };
+    exec.describe_blue_green(region, &q)
+        .await
+        .map(|v| v.into_iter().find(|b| b.name == name))
+}
+
+/// Switchover windows as of `now`.
+fn window(policy: &Policy, now: Millis) -> Window {
+    let open = policy.in_window(now);
+    Window {
+        open,
+        opens_at: if open {
+            None
+        } else {
+            schedule::next_window(policy, now)
+        },
+    }
+}
+
+/// What carrying out a decision may touch.
+struct Ctx<'a> {
+    exec: &'a mut Executor,
+    store: &'a mut Store,
+    clock: &'a SharedClock,
+}
+
+/// Carry out a decision for the database and step of `input`.
+async fn carry_out(
+    cx: &mut Ctx<'_>,
+    input: &Input<'_>,
+    decision: Decision,
+    quota: &mut QuotaCache,
+    report: &mut TickReport,
+) -> Result<(), EngineError> {
+    let d = input.row;
+    match decision {
+        Decision::Call(effect, tracked) => {
+            let intent = Intent::Step {
+                db: d,
+                step: input.step,
+            };
+            let done = cx
+                .exec
+                .perform(cx.store, intent, &effect, tracked.as_ref())
+                .await?;
+            report.progressed = true;
+            let step = done.step.unwrap_or_else(|| input.step.clone());
+            on_created(&effect, &done.result, input, quota);
+            let after = Input {
+                step: &step,
+                now: cx.clock.now(),
+                ..*input
+            };
+            let next = (machine::step(step.kind).on_outcome)(&after, &effect, &done.result);
+            Box::pin(follow(cx, &after, next, quota, report)).await
+        }
+        other => apply(cx, input, other, report),
+    }
+}
+
+/// A decision made from a call's outcome. A further call (creating a parameter group, then
+/// configuring it) is intent-recorded as an event: the step is already `started`.
+async fn follow(
+    cx: &mut Ctx<'_>,
+    input: &Input<'_>,
+    decision: Decision,
+    quota: &mut QuotaCache,
+    report: &mut TickReport,
+) -> Result<(), EngineError> {
+    let Decision::Call(effect, tracked) = decision else {
+        return apply(cx, input, decision, report);
+    };
+    let intent = Intent::Event {
+        db_id: Some(input.row.id),
+    };
+    let done = cx
+        .exec
+        .perform(cx.store, intent, &effect, tracked.as_ref())
+        .await?;
+    on_created(&effect, &done.result, input, quota);
+    let after = Input {
+        now: cx.clock.now(),
+        ..*input
+    };
+    let next = (machine::step(input.step.kind).on_outcome)(&after, &effect, &done.result);
+    match next {
+        Decision::Call(..) => Ok(()), // at most one chained call per tick; the next tick goes on
+        other => apply(cx, &after, other, report),
+    }
+}
+
+/// A deployment was created: its green instances count against this tick's quota at once.
+fn on_created(
+    effect: &Effect,
+    result: &crate::backend::BResult<EffectOk>,
+    input: &Input,
+    quota: &mut QuotaCache,
+) {
+    if let (Effect::CreateBlueGreen { region, .. }, Ok(_)) = (effect, result) {
+        if let Some(Some(q)) = quota.get_mut(region) {
+            q.used += machine::green_instances(input.db);
+        }
+    }
+}
+
+/// Carry out a decision that makes no call.
+fn apply(
+    cx: &mut Ctx<'_>,
+    input: &Input<'_>,
+    decision: Decision,
+    report: &mut TickReport,
+) -> Result<(), EngineError> {
+    let d = input.row;
+    let now = cx.clock.now();
+    match decision {
+        Decision::Wait(w) => {
+            match w {
+                WaitReason::QuotaHeadroom { .. } => report.quota_waiting += 1,
+                WaitReason::Window { .. } => report.window_waiting += 1,
+                _ => {}
+            }
+            set_wait(cx.store, d, Some(&w), now)?;
+        }
+        Decision::Step(c) => {
+            report.progressed |= step_to(cx.store, d, input.step, &c, now)?;
+            set_wait(cx.store, d, c.wait.as_ref(), now)?;
+        }
+        Decision::Finish(f) => {
+            finish(cx.store, input, &f, now)?;
+            report.progressed = true;
+        }
+        Decision::Fail(why) => {
+            if input.step.status != StepStatus::Failed {
+                let upd = StepUpdate::error(why.clone());
+                cx.store.transition(
+                    d,
+                    input.step.seq,
+                    input.step.status,
+                    StepStatus::Failed,
+                    upd,
+                    now,
+                    &why,
+                )?;
+            }
+            cx.store.transition_db(
+                d.id,
+                d.state,
+                DbState::Failed,
+                &DbWhy::error(&why),
+                now,
+                &why,
+            )?;
+            tracing::warn!(db = %d.identifier, step = %input.step.kind, reason = %why, "database failed");
+            report.progressed = true;
+        }
+        Decision::Block(why) => {
+            cx.store.transition_db(
+                d.id,
+                d.state,
+                DbState::Blocked,
+                &DbWhy::error(&why),
+                now,
+                &why,
+            )?;
+            tracing::warn!(db = %d.identifier, reason = %why, "database blocked");
+            report.progressed = true;
+        }
+        Decision::AwaitApproval => {
+            let msg = "green is ready; switchover needs approval: `rdsfleet resume --state FILE --approve-switchover` (or `rdsfleet approve`)";
+            cx.store.transition_db(
+                d.id,
+                d.state,
+                DbState::AwaitingApproval,
+                &DbWhy::wait(WaitReason::Approval),
+                now,
+                msg,
+            )?;
+            report.progressed = true;
+        }
+        // Reads are done before a decision is carried out; calls go through `carry_out`.
+        Decision::Need(_) | Decision::Call(..) => {}
+    }
+    Ok(())
+}
+
+/// Record why a database waits, when that changed.
+fn set_wait(
+    store: &mut Store,
+    d: &DbRow,
+    w: Option<&WaitReason>,
+    now: Millis,
+) -> Result<(), StoreError> {
+    if d.wait.as_ref() == w {
+        return Ok(());
+    }
+    store.set_wait(d.id, d.state, w, now)
+}
+
+/// Move the step as `c` says. Returns whether anything was written: the same status with
+/// nothing new is not a transition (ticks poll often).
+fn step_to(
+    store: &mut Store,
+    d: &DbRow,
+    step: &StepRow,
+    c: &Change,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let same_remote = c.remote_id.is_none() || c.remote_id == step.remote_id;
+    if step.status == c.to && same_remote && c.error == step.last_error && c.not_before.is_none() {
+        return Ok(false);
+    }
+    let upd = StepUpdate {
+        bump_attempt: false,
+        remote_id: c.remote_id.clone(),
+        set_error: true,
+        error: c.error.clone(),
+        not_before: c.not_before,
+    };
+    store.transition(d, step.seq, step.status, c.to, upd, now, &c.why)?;
+    Ok(true)
+}
+
+/// Every step not done yet is done; the database is done; the resource the table asked for is
+/// recorded (once: a row already there keeps its detail).
+fn finish(
+    store: &mut Store,
+    input: &Input,
+    f: &machine::Finish,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let d = input.row;
+    if let Some(r) = &f.record {
+        if store.resource(&input.db.region, r.kind, &r.name)?.is_none() {
+            store.set_resource(
+                &input.db.region,
+                r.kind,
+                &r.name,
+                r.status,
+                r.detail.as_deref(),
+                now,
+            )?;
+        }
+    }
+    for s in d.steps.iter().filter(|s| s.status != StepStatus::Done) {
+        let mut upd = StepUpdate::clear_error();
+        // The current step may have moved since the tick began (a call's intent).
+        let from = if s.seq == input.step.seq {
+            upd.remote_id = f.remote_id.clone();
+            input.step.status
+        } else {
+            s.status
+        };
+        store.transition(d, s.seq, from, StepStatus::Done, upd, now, &f.why)?;
+    }
+    let why = DbWhy::note(&f.note);
+    store.transition_db(d.id, d.state, DbState::Done, &why, now, &f.note)
+}
