@@ -155,6 +155,7 @@
 mod api;
 pub mod faults;
 mod fleet;
+mod logs;
 pub mod rng;
 mod store;
 
