@@ -746,6 +746,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn discover_reads_proxies_and_integrations_once_per_region_not_per_database() {
+        use crate::domain::{DbProxy, Integration, ProxyTarget};
+        let dbs: Vec<DbInstance> = (0..30)
+            .map(|i| db("us-east-1", &format!("db{i:02}")))
+            .collect();
+        let target = |p: &str, id: &str| ProxyTarget {
+            proxy_name: p.into(),
+            resource_id: id.into(),
+            target_type: "RDS_INSTANCE".into(),
+        };
+        let proxy = |n: &str| DbProxy {
+            name: n.into(),
+            arn: String::new(),
+            status: "available".into(),
+        };
+        let fake = FakeBackend {
+            instances: dbs.clone(),
+            proxies: Some(vec![
+                (
+                    proxy("p1"),
+                    vec![target("p1", "db03"), target("p1", "db07")],
+                ),
+                (proxy("p2"), vec![target("p2", "db07")]),
+            ]),
+            integrations: Some(vec![Integration {
+                name: "to-redshift".into(),
+                arn: String::new(),
+                source_arn: dbs[5].arn.clone(),
+                target_arn: String::new(),
+                status: "active".into(),
+            }]),
+            ..Default::default()
+        };
+        let all = discover(&fake, &["us-east-1".into()], &[]).await.unwrap();
+        let by = |id: &str| all.iter().find(|d| d.identifier == id).unwrap();
+        assert_eq!(by("db07").rds_proxies, Some(vec!["p1".into(), "p2".into()]));
+        assert_eq!(by("db03").rds_proxies, Some(vec!["p1".into()]));
+        assert_eq!(by("db00").rds_proxies, Some(vec![]));
+        assert_eq!(
+            by("db05").zero_etl_integrations,
+            Some(vec!["to-redshift (active)".into()])
+        );
+        assert_eq!(by("db06").zero_etl_integrations, Some(vec![]));
+        let calls = fake.calls.lock().unwrap().clone();
+        let count = |p: &str| calls.iter().filter(|c| c.starts_with(p)).count();
+        assert_eq!(count("describe_proxies "), 1, "{calls:?}");
+        assert_eq!(
+            count("describe_proxy_targets "),
+            2,
+            "one per proxy: {calls:?}"
+        );
+        assert_eq!(count("describe_integrations "), 1, "{calls:?}");
+
+        // An endpoint that cannot answer leaves "not checked", which the planner reports.
+        let fake = FakeBackend {
+            instances: dbs,
+            ..Default::default()
+        };
+        let all = discover(&fake, &["us-east-1".into()], &[]).await.unwrap();
+        assert!(all
+            .iter()
+            .all(|d| d.rds_proxies.is_none() && d.zero_etl_integrations.is_none()));
+    }
+
+    #[tokio::test]
     async fn discover_wraps_backend_errors_with_region() {
         let mut a = db("us-east-1", "a");
         custom(&mut a, "missing");
