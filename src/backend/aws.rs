@@ -738,7 +738,8 @@ impl RdsBackend for AwsBackend {
             .client(region)?
             .describe_db_log_files()
             .db_instance_identifier(instance_id)
-            .max_records(MAX_RECORDS)
+            // MaxRecords is left at its default (100): moto (5.2) fails with HTTP 500 when it
+            // is sent explicitly, as for DescribeBlueGreenDeployments.
             .into_paginator()
             .items()
             .send()

@@ -488,8 +488,14 @@ async fn proxies_and_their_targets_map_to_domain_values() {
     });
     let b = backend(&[&proxies, &targets, &gone]);
     let p = b.describe_proxies(REGION).await.unwrap();
-    assert_eq!((p[0].name.as_str(), p[0].status.as_str()), ("orders-proxy", "available"));
-    let t = b.describe_proxy_targets(REGION, "orders-proxy").await.unwrap();
+    assert_eq!(
+        (p[0].name.as_str(), p[0].status.as_str()),
+        ("orders-proxy", "available")
+    );
+    let t = b
+        .describe_proxy_targets(REGION, "orders-proxy")
+        .await
+        .unwrap();
     assert_eq!(
         t,
         vec![ProxyTarget {
@@ -520,7 +526,10 @@ async fn integrations_map_and_are_unavailable_without_retries_where_unimplemente
     let b = backend(&[&ok]);
     let i = b.describe_integrations(REGION).await.unwrap();
     assert_eq!(i[0].name, "to-redshift");
-    assert_eq!(i[0].source_arn, "arn:aws:rds:us-east-1:123456789012:db:orders");
+    assert_eq!(
+        i[0].source_arn,
+        "arn:aws:rds:us-east-1:123456789012:db:orders"
+    );
     assert_eq!(i[0].status, "active");
 
     let broken = mock!(Client::describe_integrations)
@@ -555,7 +564,9 @@ async fn log_files_are_listed_and_downloaded_from_the_beginning_following_marker
         });
     // Marker "0" reads from the start (without it RDS returns the newest lines first).
     let first = mock!(Client::download_db_log_file_portion)
-        .match_requests(|r| r.marker() == Some("0") && r.log_file_name() == Some("PrePatchCompatibility.log"))
+        .match_requests(|r| {
+            r.marker() == Some("0") && r.log_file_name() == Some("PrePatchCompatibility.log")
+        })
         .then_output(|| {
             DownloadDbLogFilePortionOutput::builder()
                 .log_file_data("1) Usage of old temporal type\n")
@@ -578,7 +589,10 @@ async fn log_files_are_listed_and_downloaded_from_the_beginning_following_marker
         )
     });
     let b = backend(&[&list, &first, &second, &missing]);
-    let files = b.describe_log_files(REGION, "orders-green-abc123").await.unwrap();
+    let files = b
+        .describe_log_files(REGION, "orders-green-abc123")
+        .await
+        .unwrap();
     assert_eq!(
         files,
         vec![LogFile {
@@ -634,11 +648,14 @@ async fn a_read_replica_is_deleted_without_a_snapshot_only_after_a_fresh_describ
             .db_instances(db("orders-ro1-old1"))
             .build()
     });
-    let never = mock!(Client::delete_db_instance)
-        .then_output(|| DeleteDbInstanceOutput::builder().build());
+    let never =
+        mock!(Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
     let b = backend(&[&promoted, &never]);
     let e = b.delete_read_replica(REGION, &token).await.unwrap_err();
-    assert_eq!((e.kind, e.code.as_str()), (ErrorKind::InvalidRequest, "NotAReadReplica"));
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::InvalidRequest, "NotAReadReplica")
+    );
     assert_eq!(never.num_calls(), 0);
     observed.read_replica_source = None;
     assert!(ReadReplica::of(&observed).is_none());
@@ -658,8 +675,14 @@ async fn instances_report_their_db_cluster() {
             .build()
     });
     let b = backend(&[&member]);
-    let got = b.describe_instances(REGION, &InstanceQuery::default()).await.unwrap();
+    let got = b
+        .describe_instances(REGION, &InstanceQuery::default())
+        .await
+        .unwrap();
     assert_eq!(got[0].db_cluster_identifier.as_deref(), Some("maz"));
     assert_eq!(got[1].db_cluster_identifier, None);
-    assert_eq!(got[0].rds_proxies, None, "filled by discovery, not by the describe");
+    assert_eq!(
+        got[0].rds_proxies, None,
+        "filled by discovery, not by the describe"
+    );
 }
