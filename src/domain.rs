@@ -86,13 +86,117 @@ pub struct DbInstance {
     pub pending_modifications: Vec<String>,
     #[serde(default)]
     pub tags: Tags,
+    /// `DBClusterIdentifier`: the DB cluster (a Multi-AZ DB cluster, or Aurora) this instance is
+    /// a member of. Blue/green deployments of DB *instances* do not support cluster members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_cluster_identifier: Option<String>,
+    /// Names of the RDS Proxies with this instance as a target; filled by discovery
+    /// (`DescribeDBProxies` + `DescribeDBProxyTargets`, batched per region). `None` means
+    /// "not checked" (the endpoint could not answer), never "none".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rds_proxies: Option<Vec<String>>,
+    /// Zero-ETL integrations with this instance as source (`DescribeIntegrations`, matched on
+    /// `SourceArn`), as `name (status)`; filled by discovery. `None` means "not checked".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_etl_integrations: Option<Vec<String>>,
 }
+
+/// The tag CloudFormation puts on every resource a stack manages.
+pub const TAG_CLOUDFORMATION_STACK: &str = "aws:cloudformation:stack-name";
 
 impl DbInstance {
     /// The first (normally the only) parameter group.
     pub fn parameter_group(&self) -> Option<&ParameterGroupStatus> {
         self.parameter_groups.first()
     }
+
+    /// The CloudFormation stack that manages this instance, from its
+    /// `aws:cloudformation:stack-name` tag.
+    pub fn cloudformation_stack(&self) -> Option<&str> {
+        self.tags.get(TAG_CLOUDFORMATION_STACK).map(String::as_str)
+    }
+}
+
+/// A read replica that may be deleted without a final snapshot.
+///
+/// RDS refuses a final snapshot for a read replica: `DeleteDBInstance` needs
+/// `SkipFinalSnapshot=true` and rejects `FinalDBSnapshotIdentifier` for replicas ("Can't be
+/// specified when deleting a read replica", API reference of DeleteDBInstance;
+/// `InvalidParameterCombination` "FinalDBSnapshotIdentifier can not be specified when deleting
+/// a replica instance"). The promise "never delete without a snapshot" still holds: a replica's
+/// data is its source's data, kept in the source's snapshots (the pre-upgrade snapshot and the
+/// final snapshot its source gets when it is deleted), which is why replicas are deleted before
+/// their source.
+///
+/// The only constructor is [`ReadReplica::of`], from a described instance that *is* a replica,
+/// so a primary can never reach the snapshot-less delete by mistake; the backends check again,
+/// against a fresh describe, right before the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadReplica {
+    identifier: String,
+    source: String,
+}
+
+impl ReadReplica {
+    /// `Some` only for an instance that reports a `ReadReplicaSourceDBInstanceIdentifier`.
+    pub fn of(db: &DbInstance) -> Option<ReadReplica> {
+        db.read_replica_source.as_ref().map(|s| ReadReplica {
+            identifier: db.identifier.clone(),
+            source: s.clone(),
+        })
+    }
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+    /// The source (identifier, or ARN for a cross-region replica) the replica was described with.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// An RDS Proxy (`DescribeDBProxies`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbProxy {
+    pub name: String,
+    #[serde(default)]
+    pub arn: String,
+    #[serde(default)]
+    pub status: String,
+}
+
+/// One target of an RDS Proxy's target group (`DescribeDBProxyTargets`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyTarget {
+    pub proxy_name: String,
+    /// `RdsResourceId`: the DB instance (or cluster) identifier.
+    pub resource_id: String,
+    /// `RDS_INSTANCE`, `RDS_SERVERLESS_ENDPOINT` or `TRACKED_CLUSTER`.
+    pub target_type: String,
+}
+
+/// A zero-ETL integration (`DescribeIntegrations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Integration {
+    pub name: String,
+    #[serde(default)]
+    pub arn: String,
+    /// ARN of the source database.
+    pub source_arn: String,
+    #[serde(default)]
+    pub target_arn: String,
+    #[serde(default)]
+    pub status: String,
+}
+
+/// One log file of an instance (`DescribeDBLogFiles`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFile {
+    pub name: String,
+    /// Last written, milliseconds since the epoch (as RDS reports `LastWritten`).
+    #[serde(default)]
+    pub last_written: i64,
+    #[serde(default)]
+    pub size: i64,
 }
 
 /// A manual or automated DB snapshot.
@@ -244,6 +348,39 @@ pub struct BlueGreen {
     pub switchover_details: Vec<SwitchoverMember>,
     #[serde(default)]
     pub tags: Tags,
+}
+
+impl BlueGreen {
+    /// The green (target) instance identifiers, from `SwitchoverDetails` (`TargetMember` ARNs):
+    /// what a guard describes before the switchover. Falls back to `Target` when the details
+    /// are absent (an endpoint that reports only the primary pair).
+    pub fn target_identifiers(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .switchover_details
+            .iter()
+            .filter_map(|m| m.target_member.as_deref())
+            .map(|a| arn_resource_id(a).to_string())
+            .collect();
+        if out.is_empty() {
+            out.extend(
+                self.target
+                    .as_deref()
+                    .map(|a| arn_resource_id(a).to_string()),
+            );
+        }
+        out.dedup();
+        out
+    }
+}
+
+/// The resource name at the end of an ARN (`arn:aws:rds:us-east-1:1:db:orders` -> `orders`);
+/// anything that is not an ARN is returned as is.
+pub fn arn_resource_id(arn: &str) -> &str {
+    if arn.starts_with("arn:") {
+        arn.rsplit(':').next().unwrap_or(arn)
+    } else {
+        arn
+    }
 }
 
 /// Parameters of `CreateBlueGreenDeployment`.

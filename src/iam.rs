@@ -1,14 +1,29 @@
 //! `rdsfleet iam-policy`: the least-privilege IAM policy for the AWS adapter, as data.
 //!
-//! [`adapter_actions`] (from [`Op::ALL`]) is the exact set of RDS API operations `backend::aws` calls; a unit test
-//! scans the adapter's source for SDK operation calls and fails if the two sets differ in
-//! either direction. [`IMPLIED_ACTIONS`] are actions RDS itself checks on the caller while it
-//! performs a blue/green operation on the caller's behalf (AWS "Authorizing access to Amazon
-//! RDS blue/green deployment operations"); without them the policy would look complete and
-//! still fail at CreateBlueGreenDeployment or at switchover.
+//! [`adapter_actions`] (from [`Op::ALL`]) is the exact set of RDS API operations `backend::aws`
+//! calls; a unit test scans the adapter's source for SDK operation calls and fails if the two
+//! sets differ in either direction. [`IMPLIED`] lists what RDS itself checks on the caller while
+//! it performs a blue/green operation on the caller's behalf (AWS "Authorizing access to Amazon
+//! RDS blue/green deployment operations"); without them the policy would look complete and still
+//! fail at CreateBlueGreenDeployment or at switchover. Every action name is checked against
+//! AWS's published list of RDS actions (`data/rds-iam-actions.json`, with its source and date).
+//!
+//! Deletes are allowed only on resources carrying rdsfleet's tag, so IAM itself enforces
+//! "rdsfleet deletes only what it created and tagged": `DeleteDBInstance`,
+//! `DeleteDBParameterGroup` and `DeleteBlueGreenDeployment` are conditioned on
+//! `aws:ResourceTag/rdsfleet:managed = true`. Their resource types (`db`, `pg`, `deployment`)
+//! accept `aws:ResourceTag/${TagKey}` (Service Authorization Reference, resource types of Amazon
+//! RDS). What rdsfleet deletes must therefore carry the tag first: its snapshots, groups and
+//! deployments are created with it; an old instance (`-old1`) is tagged by verify before
+//! cleanup; green instances do *not* inherit it (green copies blue's tags, and the deployment's
+//! own tags stay on the deployment), so `abort` must tag them before `DeleteBlueGreenDeployment`
+//! with `DeleteTarget` (which needs `rds:DeleteDBInstance` on them).
 
 use crate::backend::Op;
-use serde_json::json;
+use crate::domain::TAG_MANAGED;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
 /// The RDS actions the adapter calls: one per [`Op`], the backend's list of operations.
 pub fn adapter_actions() -> Vec<String> {
@@ -18,33 +33,110 @@ pub fn adapter_actions() -> Vec<String> {
         .collect()
 }
 
-/// Actions the adapter never calls but RDS requires of the caller of a blue/green operation:
-/// `CreateBlueGreenDeployment` needs `CreateDBInstanceReadReplica` (the green instance is a
-/// replica), `SwitchoverBlueGreenDeployment` needs `PromoteReadReplica`.
-pub const IMPLIED_ACTIONS: &[&str] = &["rds:CreateDBInstanceReadReplica", "rds:PromoteReadReplica"];
+/// Actions RDS checks on the caller of a blue/green operation, with the operation that implies
+/// each (AWS "Authorizing access to Amazon RDS blue/green deployment operations"): creating a
+/// deployment needs `AddTagsToResource` and `CreateDBInstanceReadReplica` (green starts as a
+/// replica), switching over needs `ModifyDBInstance` and `PromoteReadReplica`, deleting one
+/// needs `DeleteDBInstance`. Some are also called by the adapter; the policy grants each once.
+pub const IMPLIED: &[(&str, &str)] = &[
+    ("rds:AddTagsToResource", "CreateBlueGreenDeployment"),
+    (
+        "rds:CreateDBInstanceReadReplica",
+        "CreateBlueGreenDeployment",
+    ),
+    ("rds:ModifyDBInstance", "SwitchoverBlueGreenDeployment"),
+    ("rds:PromoteReadReplica", "SwitchoverBlueGreenDeployment"),
+    ("rds:DeleteDBInstance", "DeleteBlueGreenDeployment"),
+];
 
-/// Least-privilege policy JSON (pretty): one statement with exactly [`adapter_actions`], one
-/// with the [`IMPLIED_ACTIONS`] blue/green needs. Resources are `*` because RDS names the
-/// green instances itself (AWS documents that prefix patterns do not work there).
+/// The deletes, allowed only on resources tagged `rdsfleet:managed=true`.
+pub const TAGGED_DELETES: &[&str] = &[
+    "rds:DeleteDBInstance",
+    "rds:DeleteDBParameterGroup",
+    "rds:DeleteBlueGreenDeployment",
+];
+
+/// The statements of the policy: (Sid, actions, tag-conditioned). Every action appears once.
+pub fn statements() -> Vec<(&'static str, Vec<String>, bool)> {
+    let called = adapter_actions();
+    let reads: Vec<String> = Op::ALL
+        .iter()
+        .filter(|op| !op.mutating())
+        .map(|op| format!("rds:{}", op.name()))
+        .collect();
+    let deletes: Vec<String> = TAGGED_DELETES.iter().map(|s| s.to_string()).collect();
+    let changes: Vec<String> = called
+        .iter()
+        .filter(|a| !reads.contains(a) && !deletes.contains(a))
+        .cloned()
+        .collect();
+    let implied: Vec<String> = IMPLIED
+        .iter()
+        .map(|(a, _)| a.to_string())
+        .filter(|a| !called.contains(a) && !deletes.contains(a))
+        .collect();
+    vec![
+        ("RdsfleetReads", reads, false),
+        ("RdsfleetChanges", changes, false),
+        ("RdsfleetDeletesOnlyWhatItTagged", deletes, true),
+        ("RdsBlueGreenImpliedActions", implied, false),
+    ]
+}
+
+/// Least-privilege policy JSON (pretty). Resources are `*` because RDS names the green
+/// instances itself (AWS documents that prefix patterns do not work there); the deletes are
+/// narrowed by the tag condition instead.
 pub fn policy_json() -> String {
-    let doc = json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "RdsfleetAdapterCalls",
+    let statements: Vec<Value> = statements()
+        .into_iter()
+        .map(|(sid, actions, tagged)| {
+            let mut st = json!({
+                "Sid": sid,
                 "Effect": "Allow",
-                "Action": adapter_actions(),
+                "Action": actions,
                 "Resource": "*"
-            },
-            {
-                "Sid": "RdsBlueGreenImpliedActions",
-                "Effect": "Allow",
-                "Action": IMPLIED_ACTIONS,
-                "Resource": "*"
+            });
+            if tagged {
+                st["Condition"] = json!({
+                    "StringEquals": { format!("aws:ResourceTag/{TAG_MANAGED}"): "true" }
+                });
             }
-        ]
-    });
+            st
+        })
+        .collect();
+    let doc = json!({ "Version": "2012-10-17", "Statement": statements });
     serde_json::to_string_pretty(&doc).expect("a JSON value always serializes")
+}
+
+/// AWS's published list of RDS actions (`data/rds-iam-actions.json`).
+#[derive(Debug, Deserialize)]
+pub struct ActionList {
+    pub source: String,
+    pub as_of: String,
+    pub actions: BTreeSet<String>,
+}
+
+/// The bundled list of RDS actions.
+pub fn published_actions() -> ActionList {
+    serde_json::from_str(include_str!("../data/rds-iam-actions.json"))
+        .expect("bundled RDS action list is valid")
+}
+
+/// Actions of `policy` (a policy document) that AWS does not publish for RDS.
+pub fn unknown_actions(policy: &Value, published: &ActionList) -> Vec<String> {
+    let mut out = Vec::new();
+    for st in policy["Statement"].as_array().into_iter().flatten() {
+        for a in st["Action"].as_array().into_iter().flatten() {
+            let a = a.as_str().unwrap_or_default();
+            let known = a
+                .strip_prefix("rds:")
+                .is_some_and(|n| published.actions.contains(n));
+            if !known {
+                out.push(a.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// `describe_db_instances` -> `DescribeDBInstances` (RDS spells "DB" in capitals).
@@ -190,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn policy_json_covers_adapter_and_implied_actions_only() {
+    fn policy_json_covers_adapter_and_implied_actions_once_each() {
         let v: serde_json::Value = serde_json::from_str(&policy_json()).unwrap();
         assert_eq!(v["Version"], "2012-10-17");
         let mut actions = BTreeSet::new();
@@ -205,9 +297,65 @@ mod tests {
         }
         let expected: BTreeSet<String> = adapter_actions()
             .into_iter()
-            .chain(IMPLIED_ACTIONS.iter().map(|s| s.to_string()))
+            .chain(IMPLIED.iter().map(|(a, _)| a.to_string()))
             .collect();
         assert_eq!(actions, expected);
         assert!(policy_json().contains('\n'), "policy is pretty-printed");
+    }
+
+    /// IAM enforces the promise: every delete is granted only on tagged resources, and nothing
+    /// else grants a delete.
+    #[test]
+    fn deletes_are_granted_only_on_rdsfleet_tagged_resources() {
+        let v: serde_json::Value = serde_json::from_str(&policy_json()).unwrap();
+        for st in v["Statement"].as_array().unwrap() {
+            let actions: Vec<&str> = st["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            let deletes = actions
+                .iter()
+                .filter(|a| a.starts_with("rds:Delete"))
+                .count();
+            if deletes > 0 {
+                assert_eq!(deletes, actions.len(), "deletes share a statement: {st}");
+                assert_eq!(
+                    st["Condition"]["StringEquals"]["aws:ResourceTag/rdsfleet:managed"], "true",
+                    "{st}"
+                );
+            } else {
+                assert!(st.get("Condition").is_none(), "{st}");
+            }
+        }
+        let conditioned: BTreeSet<&str> = TAGGED_DELETES.iter().copied().collect();
+        let called_deletes: BTreeSet<String> = adapter_actions()
+            .into_iter()
+            .filter(|a| a.starts_with("rds:Delete"))
+            .collect();
+        for d in &called_deletes {
+            assert!(
+                conditioned.contains(d.as_str()),
+                "{d} is not tag-conditioned"
+            );
+        }
+    }
+
+    /// Every action name in the policy is one AWS publishes for RDS (a typo such as
+    /// `rds:DescribeDbInstances` or a removed action fails here, not at the first apply).
+    #[test]
+    fn every_action_is_in_the_published_rds_action_list() {
+        let published = published_actions();
+        assert!(published.actions.len() > 150, "list looks truncated");
+        assert!(published.source.contains("Service Authorization Reference"));
+        assert!(!published.as_of.is_empty());
+        let v: serde_json::Value = serde_json::from_str(&policy_json()).unwrap();
+        assert_eq!(unknown_actions(&v, &published), Vec::<String>::new());
+        let typo = json!({"Statement": [{"Action": ["rds:DescribeDbInstances", "rds:DescribeDBInstances", "ec2:DescribeInstances"]}]});
+        assert_eq!(
+            unknown_actions(&typo, &published),
+            vec!["rds:DescribeDbInstances", "ec2:DescribeInstances"]
+        );
     }
 }

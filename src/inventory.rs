@@ -195,10 +195,82 @@ pub async fn discover(
                 }
             }
         }
+        if !found.is_empty() {
+            enrich_topology(backend, region, &mut found).await;
+        }
         out.extend(found);
     }
     out.sort_by(|a, b| (&a.region, &a.identifier).cmp(&(&b.region, &b.identifier)));
     Ok(out)
+}
+
+/// Fill `rds_proxies` and `zero_etl_integrations` of one region's instances: one paginated
+/// `DescribeDBProxies`, one `DescribeDBProxyTargets` per proxy (the API takes one proxy) and one
+/// `DescribeIntegrations`, never one call per database. A read the endpoint cannot answer (moto
+/// has no `DescribeIntegrations`; a policy may deny it) leaves the field `None`, "not checked",
+/// which the planner reports as a warning: a check that was not made never passes silently.
+async fn enrich_topology(backend: &dyn RdsBackend, region: &str, found: &mut [DbInstance]) {
+    let proxies: Option<BTreeMap<String, Vec<String>>> = match backend
+        .describe_proxies(region)
+        .await
+    {
+        Ok(list) => {
+            let mut by_target: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            let mut complete = true;
+            for p in &list {
+                match backend.describe_proxy_targets(region, &p.name).await {
+                    Ok(targets) => {
+                        for t in targets {
+                            by_target
+                                .entry(t.resource_id)
+                                .or_default()
+                                .push(p.name.clone());
+                        }
+                    }
+                    // Deleted between the two calls: it targets nothing any more.
+                    Err(e) if e.kind == crate::backend::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(region, proxy = %p.name, error = %e, "DescribeDBProxyTargets failed: RDS Proxy targets not checked");
+                        complete = false;
+                    }
+                }
+            }
+            complete.then_some(by_target)
+        }
+        Err(e) => {
+            tracing::warn!(region, error = %e, "DescribeDBProxies failed: RDS Proxy targets not checked");
+            None
+        }
+    };
+    let integrations: Option<BTreeMap<String, Vec<String>>> = match backend
+        .describe_integrations(region)
+        .await
+    {
+        Ok(list) => {
+            let mut by_source: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for i in list {
+                let label = if i.status.is_empty() {
+                    i.name
+                } else {
+                    format!("{} ({})", i.name, i.status)
+                };
+                by_source.entry(i.source_arn).or_default().push(label);
+            }
+            Some(by_source)
+        }
+        Err(e) => {
+            tracing::warn!(region, error = %e, "DescribeIntegrations failed: zero-ETL integrations not checked");
+            None
+        }
+    };
+    for db in found.iter_mut() {
+        db.rds_proxies = proxies
+            .as_ref()
+            .map(|m| m.get(&db.identifier).cloned().unwrap_or_default());
+        db.zero_etl_integrations = integrations
+            .as_ref()
+            .map(|m| m.get(&db.arn).cloned().unwrap_or_default());
+    }
 }
 
 /// Read an inventory file written by `inventory --format json`.
@@ -307,6 +379,10 @@ pub(crate) mod fake {
         pub groups: Vec<(String, ParameterGroup, Vec<Parameter>)>,
         pub engine_versions: Option<Vec<EngineVersion>>,
         pub quota: Option<Quota>,
+        /// Proxies with their targets; `None`: `DescribeDBProxies` is unavailable.
+        pub proxies: Option<Vec<(DbProxy, Vec<ProxyTarget>)>>,
+        /// `None`: `DescribeIntegrations` is unavailable.
+        pub integrations: Option<Vec<Integration>>,
         pub calls: Mutex<Vec<String>>,
     }
 
@@ -449,6 +525,45 @@ pub(crate) mod fake {
                 .push(format!("describe_instance_quota {region}"));
             self.quota.ok_or_else(unavailable)
         }
+        async fn delete_read_replica(&self, _: &str, _: &ReadReplica) -> BResult<()> {
+            Err(unavailable())
+        }
+        async fn describe_proxies(&self, region: &str) -> BResult<Vec<DbProxy>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("describe_proxies {region}"));
+            let p = self.proxies.as_ref().ok_or_else(unavailable)?;
+            Ok(p.iter().map(|(p, _)| p.clone()).collect())
+        }
+        async fn describe_proxy_targets(
+            &self,
+            region: &str,
+            proxy: &str,
+        ) -> BResult<Vec<ProxyTarget>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("describe_proxy_targets {region} {proxy}"));
+            let p = self.proxies.as_ref().ok_or_else(unavailable)?;
+            Ok(p.iter()
+                .filter(|(p, _)| p.name == proxy)
+                .flat_map(|(_, t)| t.clone())
+                .collect())
+        }
+        async fn describe_integrations(&self, region: &str) -> BResult<Vec<Integration>> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("describe_integrations {region}"));
+            self.integrations.clone().ok_or_else(unavailable)
+        }
+        async fn describe_log_files(&self, _: &str, _: &str) -> BResult<Vec<LogFile>> {
+            Err(unavailable())
+        }
+        async fn download_log_file(&self, _: &str, _: &str, _: &str) -> BResult<String> {
+            Err(unavailable())
+        }
     }
 
     /// A plain available MySQL 5.7 instance with backups on; tests tweak what they need.
@@ -479,6 +594,10 @@ pub(crate) mod fake {
             managed_master_password: false,
             pending_modifications: vec![],
             tags: Tags::new(),
+            db_cluster_identifier: None,
+            // As discovery leaves them when the topology reads answered and found nothing.
+            rds_proxies: Some(vec![]),
+            zero_etl_integrations: Some(vec![]),
         }
     }
 
@@ -624,6 +743,71 @@ mod tests {
             calls.contains(&"describe_instances us-east-1 [\"mysql\"]".to_string()),
             "{calls:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn discover_reads_proxies_and_integrations_once_per_region_not_per_database() {
+        use crate::domain::{DbProxy, Integration, ProxyTarget};
+        let dbs: Vec<DbInstance> = (0..30)
+            .map(|i| db("us-east-1", &format!("db{i:02}")))
+            .collect();
+        let target = |p: &str, id: &str| ProxyTarget {
+            proxy_name: p.into(),
+            resource_id: id.into(),
+            target_type: "RDS_INSTANCE".into(),
+        };
+        let proxy = |n: &str| DbProxy {
+            name: n.into(),
+            arn: String::new(),
+            status: "available".into(),
+        };
+        let fake = FakeBackend {
+            instances: dbs.clone(),
+            proxies: Some(vec![
+                (
+                    proxy("p1"),
+                    vec![target("p1", "db03"), target("p1", "db07")],
+                ),
+                (proxy("p2"), vec![target("p2", "db07")]),
+            ]),
+            integrations: Some(vec![Integration {
+                name: "to-redshift".into(),
+                arn: String::new(),
+                source_arn: dbs[5].arn.clone(),
+                target_arn: String::new(),
+                status: "active".into(),
+            }]),
+            ..Default::default()
+        };
+        let all = discover(&fake, &["us-east-1".into()], &[]).await.unwrap();
+        let by = |id: &str| all.iter().find(|d| d.identifier == id).unwrap();
+        assert_eq!(by("db07").rds_proxies, Some(vec!["p1".into(), "p2".into()]));
+        assert_eq!(by("db03").rds_proxies, Some(vec!["p1".into()]));
+        assert_eq!(by("db00").rds_proxies, Some(vec![]));
+        assert_eq!(
+            by("db05").zero_etl_integrations,
+            Some(vec!["to-redshift (active)".into()])
+        );
+        assert_eq!(by("db06").zero_etl_integrations, Some(vec![]));
+        let calls = fake.calls.lock().unwrap().clone();
+        let count = |p: &str| calls.iter().filter(|c| c.starts_with(p)).count();
+        assert_eq!(count("describe_proxies "), 1, "{calls:?}");
+        assert_eq!(
+            count("describe_proxy_targets "),
+            2,
+            "one per proxy: {calls:?}"
+        );
+        assert_eq!(count("describe_integrations "), 1, "{calls:?}");
+
+        // An endpoint that cannot answer leaves "not checked", which the planner reports.
+        let fake = FakeBackend {
+            instances: dbs,
+            ..Default::default()
+        };
+        let all = discover(&fake, &["us-east-1".into()], &[]).await.unwrap();
+        assert!(all
+            .iter()
+            .all(|d| d.rds_proxies.is_none() && d.zero_etl_integrations.is_none()));
     }
 
     #[tokio::test]

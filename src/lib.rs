@@ -5,6 +5,7 @@ pub mod backend;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
+pub mod diagnosis;
 pub mod domain;
 pub mod effects;
 pub mod engine;

@@ -538,3 +538,119 @@ async fn several_regions_and_the_aws_endpoint_url_variable() {
     assert_eq!(west[0].region, "eu-west-1");
     assert!(west[0].arn.contains(":eu-west-1:"), "{}", west[0].arn);
 }
+
+/// Discovery over the wire: a Multi-AZ DB cluster member reports its `DBClusterIdentifier`,
+/// an RDS Proxy target is found through `DescribeDBProxies` + `DescribeDBProxyTargets` (one
+/// call per proxy, none per database), and `DescribeIntegrations`, which moto lacks, is one
+/// unanswered request that leaves "not checked": the planner then blocks the first two and
+/// says the third was not made.
+#[tokio::test]
+async fn discovery_finds_cluster_members_and_proxy_targets_and_says_what_moto_cannot_answer() {
+    let moto = Moto::lock();
+    seed_instances(
+        &moto,
+        &[
+            ("app", "mysql", "5.7.44", ""),
+            ("other", "mysql", "5.7.44", ""),
+        ],
+    );
+    moto.boto3(
+        r#"
+rds.create_db_cluster(DBClusterIdentifier='maz', Engine='mysql', EngineVersion='8.0.36',
+    DBClusterInstanceClass='db.m5d.large', AllocatedStorage=100, StorageType='io1', Iops=1000,
+    MasterUsername='admin', MasterUserPassword='password123')
+rds.create_db_instance(DBInstanceIdentifier='maz-instance-1', DBClusterIdentifier='maz',
+    Engine='mysql', DBInstanceClass='db.m5d.large')
+ec2 = boto3.client('ec2', region_name='us-east-1', endpoint_url=rds.meta.endpoint_url,
+    aws_access_key_id='testing', aws_secret_access_key='testing')
+vpc = ec2.create_vpc(CidrBlock='10.0.0.0/16')['Vpc']['VpcId']
+subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=c, AvailabilityZone=z)['Subnet']['SubnetId']
+           for c, z in [('10.0.1.0/24', 'us-east-1a'), ('10.0.2.0/24', 'us-east-1b')]]
+rds.create_db_proxy(DBProxyName='app-proxy', EngineFamily='MYSQL',
+    Auth=[{'AuthScheme': 'SECRETS', 'SecretArn': 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x', 'IAMAuth': 'DISABLED'}],
+    RoleArn='arn:aws:iam::123456789012:role/proxy', VpcSubnetIds=subnets)
+rds.register_db_proxy_targets(DBProxyName='app-proxy', DBInstanceIdentifiers=['app'])
+"#,
+    );
+    let b = backend(&moto).await;
+    let before = moto.api_requests_with_status(500);
+    let inv = rdsfleet::inventory::discover(&b, &[REGION.to_string()], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        moto.api_requests_with_status(500) - before,
+        1,
+        "DescribeIntegrations: one request, no retries"
+    );
+    let by = |id: &str| inv.iter().find(|d| d.identifier == id).unwrap();
+    assert_eq!(
+        by("maz-instance-1").db_cluster_identifier.as_deref(),
+        Some("maz")
+    );
+    assert_eq!(by("app").db_cluster_identifier, None);
+    assert_eq!(by("app").rds_proxies, Some(vec!["app-proxy".to_string()]));
+    assert_eq!(by("other").rds_proxies, Some(vec![]));
+    assert!(inv.iter().all(|d| d.zero_etl_integrations.is_none()));
+
+    let req = rdsfleet::planner::PlanRequest {
+        targets: [("mysql".to_string(), "8.0".to_string())].into(),
+        settings: rdsfleet::plan::PlanSettings::default(),
+        created_at: 0,
+    };
+    let plan =
+        rdsfleet::planner::plan(&inv, &rdsfleet::planner::PlanContext::offline(), &req).unwrap();
+    let p = |id: &str| plan.databases.iter().find(|d| d.identifier == id).unwrap();
+    let codes =
+        |f: &[rdsfleet::plan::Finding]| f.iter().map(|f| f.code.clone()).collect::<Vec<_>>();
+    assert_eq!(codes(&p("app").blockers), ["rds-proxy-target"]);
+    assert!(codes(&p("maz-instance-1").blockers).contains(&"multi-az-cluster-member".to_string()));
+    assert_eq!(codes(&p("other").blockers), Vec::<String>::new());
+    assert_eq!(codes(&p("other").warnings), ["zero-etl-unknown"]);
+}
+
+/// Log files over the wire: moto lists them; it lacks `DownloadDBLogFilePortion`, which is
+/// one unanswered request classified `unavailable`, so diagnosis says the log could not be read.
+#[tokio::test]
+async fn log_files_are_listed_and_an_unimplemented_download_is_unavailable() {
+    let moto = Moto::lock();
+    seed_instances(&moto, &[("app", "mysql", "8.0.36", "")]);
+    let b = backend(&moto).await;
+    let files = b.describe_log_files(REGION, "app").await.unwrap();
+    assert_eq!(files[0].name, "error/mysql.log");
+    assert!(files[0].size > 0);
+    let e = b.describe_log_files(REGION, "nope").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    let before = moto.api_requests_with_status(500);
+    let e = b
+        .download_log_file(REGION, "app", "error/mysql.log")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
+    assert_eq!(moto.api_requests_with_status(500) - before, 1);
+}
+
+/// A replica deletion over the wire, checked through boto3: a fresh describe, then
+/// `DeleteDBInstance` with `SkipFinalSnapshot`; the replica is gone, its source and the other
+/// replica stay, and no snapshot was taken.
+#[tokio::test]
+async fn a_read_replica_is_deleted_without_a_snapshot() {
+    let moto = Moto::lock();
+    seed_instances(&moto, &[("app", "mysql", "5.7.44", "")]);
+    moto.boto3("rds.create_db_instance_read_replica(DBInstanceIdentifier='app-ro1', SourceDBInstanceIdentifier='app')");
+    let b = backend(&moto).await;
+    let all = b
+        .describe_instances(REGION, &InstanceQuery::default())
+        .await
+        .unwrap();
+    let primary = all.iter().find(|d| d.identifier == "app").unwrap();
+    let replica = all.iter().find(|d| d.identifier == "app-ro1").unwrap();
+    assert!(ReadReplica::of(primary).is_none());
+    let token = ReadReplica::of(replica).expect("moto reports the replica's source");
+    // (A replica promoted behind rdsfleet's back is refused: moto keeps the source after
+    // PromoteReadReplica, so that case is covered by the mocks and the simulator.)
+    b.delete_read_replica(REGION, &token).await.unwrap();
+    let left = moto.boto3(
+        "print(sorted(d['DBInstanceIdentifier'] for d in rds.describe_db_instances()['DBInstances']), len(rds.describe_db_snapshots(SnapshotType='manual')['DBSnapshots']), end='')",
+    );
+    assert_eq!(left, "['app'] 0", "deleted, and no snapshot taken");
+}

@@ -11,15 +11,16 @@
 //!   backs off too.
 //! - Every `describe_*` is one paginated call per region (MaxRecords 100) with filters, never
 //!   one call per resource; long filter lists are chunked.
-//! - Optional operations (`DescribeDBEngineVersions`, `DescribeAccountAttributes`) run on a
-//!   twin client with retries disabled, and anything but a typed answer becomes
-//!   [`ErrorKind::Unavailable`]: moto answers HTTP 500 for them and a retry budget spent on
-//!   that is ~2 s per call for nothing. Callers fall back (bundled catalog, skip the quota check).
+//! - Optional operations (`DescribeDBEngineVersions`, `DescribeAccountAttributes`,
+//!   `DescribeIntegrations`, `DownloadDBLogFilePortion`) run on a twin client with retries
+//!   disabled, and anything but a typed answer becomes [`ErrorKind::Unavailable`]: moto answers
+//!   HTTP 500 for them and a retry budget spent on that is ~2 s per call for nothing. Callers
+//!   fall back (bundled catalog, skip the quota check) or say what was not checked.
 //! - Errors are classified once, in [`errors`], from typed SDK variants and codes.
 
 use crate::backend::{
-    BResult, BackendError, BlueGreenQuery, ErrorKind, InstanceQuery, NewParameterGroup, RdsBackend,
-    SnapshotQuery,
+    limit_log, not_a_read_replica, BResult, BackendError, BlueGreenQuery, ErrorKind, InstanceQuery,
+    NewParameterGroup, RdsBackend, SnapshotQuery, LOG_DOWNLOAD_LIMIT,
 };
 use crate::domain::*;
 use async_trait::async_trait;
@@ -564,6 +565,39 @@ impl RdsBackend for AwsBackend {
         Ok(())
     }
 
+    async fn delete_read_replica(&self, region: &str, replica: &ReadReplica) -> BResult<()> {
+        // A fresh describe right before the irreversible, snapshot-less call: a replica that was
+        // promoted since it was observed is a primary now, and must keep its final snapshot.
+        let id = replica.identifier().to_string();
+        let q = InstanceQuery {
+            identifiers: vec![id.clone()],
+            engines: vec![],
+        };
+        let live = self.describe_instances(region, &q).await?;
+        match live.iter().find(|d| d.identifier == id) {
+            Some(d) if d.read_replica_source.is_some() => {}
+            Some(_) => return Err(not_a_read_replica(&id)),
+            None => {
+                return Err(BackendError::new(
+                    ErrorKind::NotFound,
+                    "DBInstanceNotFound",
+                    format!("DeleteDBInstance: {id} not found"),
+                ))
+            }
+        }
+        self.client(region)?
+            .delete_db_instance()
+            .db_instance_identifier(&id)
+            // RDS requires SkipFinalSnapshot for a read replica and refuses a
+            // FinalDBSnapshotIdentifier for one (DeleteDBInstance API reference): its data is
+            // in its source's snapshots (see `domain::ReadReplica`).
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .map_err(|e| classify("DeleteDBInstance", e))?;
+        Ok(())
+    }
+
     async fn set_deletion_protection(
         &self,
         region: &str,
@@ -648,6 +682,108 @@ impl RdsBackend for AwsBackend {
                 Err(e)
             }
         }
+    }
+
+    async fn describe_proxies(&self, region: &str) -> BResult<Vec<DbProxy>> {
+        let items: Vec<_> = self
+            .client(region)?
+            .describe_db_proxies()
+            .max_records(MAX_RECORDS)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| classify("DescribeDBProxies", e))?;
+        Ok(items.iter().map(convert::proxy).collect())
+    }
+
+    async fn describe_proxy_targets(&self, region: &str, proxy: &str) -> BResult<Vec<ProxyTarget>> {
+        let items: Vec<_> = self
+            .client(region)?
+            .describe_db_proxy_targets()
+            .db_proxy_name(proxy)
+            .max_records(MAX_RECORDS)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| classify("DescribeDBProxyTargets", e))?;
+        Ok(items
+            .iter()
+            .map(|t| convert::proxy_target(proxy, t))
+            .collect())
+    }
+
+    async fn describe_integrations(&self, region: &str) -> BResult<Vec<Integration>> {
+        let result = self
+            .clients(region)?
+            .no_retry
+            .describe_integrations()
+            .max_records(MAX_RECORDS)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        match result {
+            Ok(items) => Ok(items.iter().map(convert::integration).collect()),
+            Err(e) => Err(as_optional(classify("DescribeIntegrations", e))),
+        }
+    }
+
+    async fn describe_log_files(&self, region: &str, instance_id: &str) -> BResult<Vec<LogFile>> {
+        let items: Vec<_> = self
+            .client(region)?
+            .describe_db_log_files()
+            .db_instance_identifier(instance_id)
+            // MaxRecords is left at its default (100): moto (5.2) fails with HTTP 500 when it
+            // is sent explicitly, as for DescribeBlueGreenDeployments.
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| classify("DescribeDBLogFiles", e))?;
+        Ok(items.iter().map(convert::log_file).collect())
+    }
+
+    async fn download_log_file(
+        &self,
+        region: &str,
+        instance_id: &str,
+        file: &str,
+    ) -> BResult<String> {
+        // DownloadDBLogFilePortion without a Marker returns the *most recent* lines first;
+        // Marker "0" starts at the beginning, and each answer's Marker continues until
+        // AdditionalDataPending is false (API reference, NumberOfLines / Marker).
+        let client = &self.clients(region)?.no_retry;
+        let mut text = String::new();
+        let mut marker = "0".to_string();
+        loop {
+            let out = client
+                .download_db_log_file_portion()
+                .db_instance_identifier(instance_id)
+                .log_file_name(file)
+                .marker(&marker)
+                .number_of_lines(1000)
+                .send()
+                .await
+                .map_err(|e| as_optional(classify("DownloadDBLogFilePortion", e)))?;
+            text.push_str(out.log_file_data().unwrap_or_default());
+            if text.len() >= LOG_DOWNLOAD_LIMIT {
+                limit_log(&mut text);
+                break;
+            }
+            match out.marker() {
+                Some(next) if out.additional_data_pending() == Some(true) && next != marker => {
+                    marker = next.to_string();
+                }
+                _ => break,
+            }
+        }
+        Ok(text)
     }
 }
 

@@ -42,10 +42,15 @@ pub enum Op {
     /// Only ever to turn deletion protection off or on.
     ModifyDBInstance,
     AddTagsToResource,
+    DescribeDBProxies,
+    DescribeDBProxyTargets,
+    DescribeIntegrations,
+    DescribeDBLogFiles,
+    DownloadDBLogFilePortion,
 }
 
 impl Op {
-    pub const ALL: [Op; 17] = [
+    pub const ALL: [Op; 22] = [
         Op::DescribeDBInstances,
         Op::DescribeBlueGreenDeployments,
         Op::DescribeDBSnapshots,
@@ -63,6 +68,11 @@ impl Op {
         Op::DeleteDBInstance,
         Op::ModifyDBInstance,
         Op::AddTagsToResource,
+        Op::DescribeDBProxies,
+        Op::DescribeDBProxyTargets,
+        Op::DescribeIntegrations,
+        Op::DescribeDBLogFiles,
+        Op::DownloadDBLogFilePortion,
     ];
 
     /// The RDS API action name (also the IAM action after `rds:`).
@@ -85,6 +95,11 @@ impl Op {
             Op::DeleteDBInstance => "DeleteDBInstance",
             Op::ModifyDBInstance => "ModifyDBInstance",
             Op::AddTagsToResource => "AddTagsToResource",
+            Op::DescribeDBProxies => "DescribeDBProxies",
+            Op::DescribeDBProxyTargets => "DescribeDBProxyTargets",
+            Op::DescribeIntegrations => "DescribeIntegrations",
+            Op::DescribeDBLogFiles => "DescribeDBLogFiles",
+            Op::DownloadDBLogFilePortion => "DownloadDBLogFilePortion",
         }
     }
 
@@ -99,6 +114,11 @@ impl Op {
                 | Op::DescribeDBParameters
                 | Op::DescribeDBEngineVersions
                 | Op::DescribeAccountAttributes
+                | Op::DescribeDBProxies
+                | Op::DescribeDBProxyTargets
+                | Op::DescribeIntegrations
+                | Op::DescribeDBLogFiles
+                | Op::DownloadDBLogFilePortion
         )
     }
 }
@@ -271,13 +291,20 @@ pub trait RdsBackend: Send + Sync {
         delete_target: bool,
     ) -> BResult<()>;
 
-    /// Delete an instance, always with a final snapshot named `final_snapshot_id`.
+    /// Delete an instance, always with a final snapshot named `final_snapshot_id`. RDS refuses
+    /// this for a read replica (`InvalidParameterCombination`): use [`Self::delete_read_replica`].
     async fn delete_instance(
         &self,
         region: &str,
         identifier: &str,
         final_snapshot_id: &str,
     ) -> BResult<()>;
+    /// Delete a read replica (`SkipFinalSnapshot=true`, the only form RDS accepts for one; see
+    /// [`ReadReplica`] for why no snapshot is lost). Implementations check, against a fresh
+    /// describe right before the call, that the instance is still a read replica, and refuse
+    /// with `InvalidRequest` / `NotAReadReplica` otherwise (a promoted replica is a primary and
+    /// needs [`Self::delete_instance`] with its final snapshot).
+    async fn delete_read_replica(&self, region: &str, replica: &ReadReplica) -> BResult<()>;
     /// Turn deletion protection on or off (only ever on an explicit operator flag).
     async fn set_deletion_protection(
         &self,
@@ -297,4 +324,47 @@ pub trait RdsBackend: Send + Sync {
     ) -> BResult<Vec<EngineVersion>>;
     /// The `DBInstances` quota from `DescribeAccountAttributes`; `Unavailable` where lacking.
     async fn describe_instance_quota(&self, region: &str) -> BResult<Quota>;
+
+    /// Every RDS Proxy of the region (`DescribeDBProxies`, paginated).
+    async fn describe_proxies(&self, region: &str) -> BResult<Vec<DbProxy>>;
+    /// The targets of one proxy (`DescribeDBProxyTargets`, paginated; the API takes one proxy).
+    async fn describe_proxy_targets(&self, region: &str, proxy: &str) -> BResult<Vec<ProxyTarget>>;
+    /// Every zero-ETL integration of the region (`DescribeIntegrations`, paginated);
+    /// `Unavailable` where the endpoint lacks it.
+    async fn describe_integrations(&self, region: &str) -> BResult<Vec<Integration>>;
+    /// The log files of an instance (`DescribeDBLogFiles`, paginated).
+    async fn describe_log_files(&self, region: &str, instance_id: &str) -> BResult<Vec<LogFile>>;
+    /// The text of one log file: every portion of `DownloadDBLogFilePortion`, following its
+    /// markers, up to [`LOG_DOWNLOAD_LIMIT`] bytes. `Unavailable` where the endpoint lacks it.
+    async fn download_log_file(
+        &self,
+        region: &str,
+        instance_id: &str,
+        file: &str,
+    ) -> BResult<String>;
+}
+
+/// Most bytes of one log file [`RdsBackend::download_log_file`] returns: upgrade precheck logs
+/// are a few KiB; a runaway log must not fill memory or the state file.
+pub const LOG_DOWNLOAD_LIMIT: usize = 1 << 20;
+
+/// Cut `text` to at most [`LOG_DOWNLOAD_LIMIT`] bytes, on a character boundary.
+pub fn limit_log(text: &mut String) {
+    if text.len() > LOG_DOWNLOAD_LIMIT {
+        let mut cut = LOG_DOWNLOAD_LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
+/// The refusal of [`RdsBackend::delete_read_replica`] for an instance that is not (or no
+/// longer) a read replica.
+pub fn not_a_read_replica(identifier: &str) -> BackendError {
+    BackendError::new(
+        ErrorKind::InvalidRequest,
+        "NotAReadReplica",
+        format!("{identifier} is not a read replica (any more): it can only be deleted with a final snapshot"),
+    )
 }

@@ -187,4 +187,39 @@ impl<H: Hook> RdsBackend for Wrapped<H> {
         let call = || i.describe_instance_quota(region);
         self.hook.around(Op::DescribeAccountAttributes, &call).await
     }
+    async fn delete_read_replica(&self, region: &str, replica: &ReadReplica) -> BResult<()> {
+        let i = &self.inner;
+        let call = || i.delete_read_replica(region, replica);
+        self.hook.around(Op::DeleteDBInstance, &call).await
+    }
+    async fn describe_proxies(&self, region: &str) -> BResult<Vec<DbProxy>> {
+        let i = &self.inner;
+        let call = || i.describe_proxies(region);
+        self.hook.around(Op::DescribeDBProxies, &call).await
+    }
+    async fn describe_proxy_targets(&self, region: &str, proxy: &str) -> BResult<Vec<ProxyTarget>> {
+        let i = &self.inner;
+        let call = || i.describe_proxy_targets(region, proxy);
+        self.hook.around(Op::DescribeDBProxyTargets, &call).await
+    }
+    async fn describe_integrations(&self, region: &str) -> BResult<Vec<Integration>> {
+        let i = &self.inner;
+        let call = || i.describe_integrations(region);
+        self.hook.around(Op::DescribeIntegrations, &call).await
+    }
+    async fn describe_log_files(&self, region: &str, instance_id: &str) -> BResult<Vec<LogFile>> {
+        let i = &self.inner;
+        let call = || i.describe_log_files(region, instance_id);
+        self.hook.around(Op::DescribeDBLogFiles, &call).await
+    }
+    async fn download_log_file(
+        &self,
+        region: &str,
+        instance_id: &str,
+        file: &str,
+    ) -> BResult<String> {
+        let i = &self.inner;
+        let call = || i.download_log_file(region, instance_id, file);
+        self.hook.around(Op::DownloadDBLogFilePortion, &call).await
+    }
 }

@@ -121,6 +121,9 @@ fn fleet(n: usize) -> Vec<DbInstance> {
             managed_master_password: i % 61 == 0,
             pending_modifications: vec![],
             tags: Tags::new(),
+            db_cluster_identifier: None,
+            rds_proxies: Some(vec![]),
+            zero_etl_integrations: Some(vec![]),
         };
         // Every 25th database gets a same-region replica (the next index in the same region).
         if i % 25 == 1 && i + regions.len() < n {

@@ -41,6 +41,17 @@
 //! | `no-upgrade-path` | blocker | choose a valid upgrade target |
 //! | `multi-hop-upgrade` | blocker | plan the named intermediate major first |
 //! | `deletion-protection` | warning | kept on; never turned off silently |
+//! | `multi-az-cluster-member` | blocker | upgrade the Multi-AZ DB cluster itself |
+//! | `rds-proxy-target` | blocker | deregister from the RDS Proxy for the upgrade |
+//! | `rds-proxy-unknown` | warning | proxy targets not read: check by hand |
+//! | `zero-etl-integration` | warning | delete the integration before approving the switchover |
+//! | `zero-etl-unknown` | warning | integrations not read: check by hand |
+//! | `cloudformation-managed` | warning | change the named template properties after switchover |
+//! | `logical-replication-capacity` | blocker | PostgreSQL major: raise slots/senders/workers |
+//! | `logical-replication-capacity-check` | warning | PostgreSQL major: count databases (SQL given) |
+//! | `postgres-ddl-not-replicated` | warning | freeze DDL; compare schemas (SQL given) |
+//! | `postgres-sequences-not-replicated` | warning | compare sequences, `setval()` on green |
+//! | `postgres-large-objects-not-replicated` | warning | check `pg_largeobject_metadata` |
 //! | `binlog-format-not-row` | warning | a MySQL source group sets `binlog_format` to other than ROW: set ROW |
 //! | `logical-replication-unknown` | warning | re-run discovery live |
 //! | `parameters-unknown` | warning | re-run discovery live |
@@ -525,6 +536,8 @@ pub fn plan(
                 is_major,
                 target_class: &target_class,
                 replicas,
+                target_version: p.to_version.as_deref(),
+                target_storage_type: req.settings.storage_type.as_deref(),
             },
         );
         p.blockers.extend(b);

@@ -107,6 +107,20 @@ fn group(name: &str, family: &str, params: Vec<Parameter>) -> ParameterGroupStat
     }
 }
 
+/// The warnings every PostgreSQL major upgrade carries (what logical replication needs and
+/// does not copy), after `first` and before `last`.
+fn pg_major(first: &[&'static str], last: &[&'static str]) -> Vec<&'static str> {
+    let mut v = first.to_vec();
+    v.extend([
+        "logical-replication-capacity-check",
+        "postgres-ddl-not-replicated",
+        "postgres-sequences-not-replicated",
+        "postgres-large-objects-not-replicated",
+    ]);
+    v.extend(last);
+    v
+}
+
 fn one(d: DbInstance, target: &'static str) -> Case {
     Case {
         inv: vec![d],
@@ -173,7 +187,7 @@ fn blocker_logical_replication_off() {
         one(d, "postgres=16"),
         "a",
         &["logical-replication-off"],
-        &[],
+        &pg_major(&[], &[]),
     );
     let mut d = pg("b", "13.15");
     d.parameter_groups = vec![ParameterGroupStatus {
@@ -186,7 +200,7 @@ fn blocker_logical_replication_off() {
         one(d, "postgres=16"),
         "b",
         &["logical-replication-off"],
-        &[],
+        &pg_major(&[], &[]),
     );
     // A minor upgrade does not use logical replication.
     let mut d = pg("c", "13.15");
@@ -202,7 +216,7 @@ fn warning_logical_replication_unknown_offline() {
         one(d, "postgres=16"),
         "a",
         &[],
-        &["logical-replication-unknown", "parameters-unknown"],
+        &pg_major(&["logical-replication-unknown"], &["parameters-unknown"]),
     );
 }
 
@@ -232,7 +246,7 @@ fn blocker_source_version_too_old() {
         catalog: Some(catalog),
         ..one(pg("a", "13.4"), "postgres=16")
     };
-    check(case, "a", &["source-version-too-old"], &[]);
+    check(case, "a", &["source-version-too-old"], &pg_major(&[], &[]));
 }
 
 #[test]
@@ -813,4 +827,169 @@ fn warning_binlog_format_not_row_only_when_set_explicitly() {
         ..Default::default()
     };
     check(case, "row", &[], &[]);
+}
+
+#[test]
+fn blocker_multi_az_cluster_member() {
+    let mut d = mysql("a");
+    d.db_cluster_identifier = Some("orders-cluster".into());
+    let plan = check(one(d, "mysql=8.0"), "a", &["multi-az-cluster-member"], &[]);
+    assert!(plan.databases[0].blockers[0]
+        .message
+        .contains("orders-cluster"));
+}
+
+#[test]
+fn blocker_rds_proxy_target_and_warning_when_not_checked() {
+    let mut d = mysql("a");
+    d.rds_proxies = Some(vec!["orders-proxy".into()]);
+    let plan = check(one(d, "mysql=8.0"), "a", &["rds-proxy-target"], &[]);
+    let m = &plan.databases[0].blockers[0].message;
+    assert!(
+        m.contains("orders-proxy") && m.contains("deregister-db-proxy-targets"),
+        "{m}"
+    );
+    // A check that could not be made is said, never passed silently.
+    let mut d = mysql("b");
+    d.rds_proxies = None;
+    check(one(d, "mysql=8.0"), "b", &[], &["rds-proxy-unknown"]);
+}
+
+#[test]
+fn warning_zero_etl_integration_and_when_not_checked() {
+    let mut d = mysql("a");
+    d.zero_etl_integrations = Some(vec!["to-redshift (active)".into()]);
+    let plan = check(one(d, "mysql=8.0"), "a", &[], &["zero-etl-integration"]);
+    assert!(plan.databases[0].warnings[0]
+        .message
+        .contains("to-redshift"));
+    let mut d = mysql("b");
+    d.zero_etl_integrations = None;
+    check(one(d, "mysql=8.0"), "b", &[], &["zero-etl-unknown"]);
+}
+
+#[test]
+fn warning_cloudformation_names_the_stack_and_the_properties_to_change() {
+    let mut d = mysql("a");
+    d.tags.insert(
+        "aws:cloudformation:stack-name".into(),
+        "orders-stack".into(),
+    );
+    let mut case = one(d, "mysql=8.0");
+    case.settings.storage_type = Some("gp3".into());
+    let plan = check(case, "a", &[], &["cloudformation-managed"]);
+    let m = &plan.databases[0].warnings[0].message;
+    for want in [
+        "orders-stack",
+        "EngineVersion: 8.0.42",
+        "AllowMajorVersionUpgrade: true",
+        "DBParameterGroupName",
+        "StorageType: gp3",
+    ] {
+        assert!(m.contains(want), "{want} missing from: {m}");
+    }
+    assert!(!m.contains("DBInstanceClass"), "class is unchanged: {m}");
+    // A minor upgrade changes only the version.
+    let mut d = mysql("b");
+    d.engine_version = "8.0.36".into();
+    d.tags
+        .insert("aws:cloudformation:stack-name".into(), "s".into());
+    let plan = check(one(d, "mysql=8.0"), "b", &[], &["cloudformation-managed"]);
+    let m = &plan.databases[0].warnings[0].message;
+    assert!(
+        m.contains("EngineVersion: 8.0.42") && !m.contains("AllowMajorVersionUpgrade"),
+        "{m}"
+    );
+}
+
+#[test]
+fn blocker_logical_replication_capacity_only_when_provably_short() {
+    let short = |params: Vec<Parameter>| {
+        let mut d = pg("a", "13.15");
+        let mut p = vec![user_param("rds.logical_replication", "1")];
+        p.extend(params);
+        d.parameter_groups = vec![group("pg-logical", "postgres13", p)];
+        d
+    };
+    let d = short(vec![user_param("max_logical_replication_workers", "1")]);
+    let plan = check(
+        one(d, "postgres=16"),
+        "a",
+        &["logical-replication-capacity"],
+        &[
+            "postgres-ddl-not-replicated",
+            "postgres-sequences-not-replicated",
+            "postgres-large-objects-not-replicated",
+        ],
+    );
+    assert!(plan.databases[0].blockers[0]
+        .message
+        .contains("max_logical_replication_workers=1"));
+    // Worker processes not above the apply workers (default 4).
+    let d = short(vec![user_param("max_worker_processes", "4")]);
+    check(
+        one(d, "postgres=16"),
+        "a",
+        &["logical-replication-capacity"],
+        &[
+            "postgres-ddl-not-replicated",
+            "postgres-sequences-not-replicated",
+            "postgres-large-objects-not-replicated",
+        ],
+    );
+    // Plausible values only warn, with the SQL to count the databases.
+    let d = short(vec![user_param("max_replication_slots", "10")]);
+    let plan = check(one(d, "postgres=16"), "a", &[], &pg_major(&[], &[]));
+    let m = &plan.databases[0].warnings[0].message;
+    assert!(
+        m.contains("max_replication_slots=10") && m.contains("SELECT count(*) FROM pg_database"),
+        "{m}"
+    );
+    assert!(
+        m.contains("max_logical_replication_workers=4 (default)"),
+        "{m}"
+    );
+}
+
+#[test]
+fn postgres_caveats_carry_the_sql_to_check() {
+    let plan = check(
+        one(pg("a", "13.15"), "postgres=16"),
+        "a",
+        &[],
+        &pg_major(&[], &[]),
+    );
+    let w = &plan.databases[0].warnings;
+    assert!(w[1].message.contains("information_schema.columns"));
+    assert!(w[2].message.contains("pg_sequences") && w[2].message.contains("setval"));
+    assert!(w[3].message.contains("pg_largeobject_metadata"));
+    // A minor upgrade replicates physically: none of them.
+    check(one(pg("b", "13.15"), "postgres=13"), "b", &[], &[]);
+}
+
+#[test]
+fn every_emitted_code_is_in_the_code_table() {
+    let known: BTreeSet<&str> = prechecks::CODES.iter().map(|c| c.0).collect();
+    for code in [
+        "multi-az-cluster-member",
+        "rds-proxy-target",
+        "rds-proxy-unknown",
+        "zero-etl-integration",
+        "zero-etl-unknown",
+        "cloudformation-managed",
+        "logical-replication-capacity",
+        "logical-replication-capacity-check",
+        "postgres-ddl-not-replicated",
+        "postgres-sequences-not-replicated",
+        "postgres-large-objects-not-replicated",
+    ] {
+        assert!(known.contains(code), "{code}");
+    }
+    let readme = include_str!("../../plans/README.md");
+    for (code, _, _) in prechecks::CODES {
+        assert!(
+            readme.contains(&format!("`{code}`")),
+            "plans/README.md lacks {code}"
+        );
+    }
 }

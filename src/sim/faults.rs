@@ -56,6 +56,14 @@ pub const FAULTS: &[(&str, &str)] = &[
         "lag-secs",
         "the eventual-consistency window in simulated seconds (default 30)",
     ),
+    (
+        "green-wrong-version",
+        "probability a deployment's green primary stays on blue's engine version (for the guard before switchover)",
+    ),
+    (
+        "green-pending-reboot",
+        "probability a deployment's green primary has its parameter group pending-reboot (for the guard before switchover)",
+    ),
 ];
 
 /// The set `default` expands to.

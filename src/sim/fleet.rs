@@ -7,7 +7,7 @@
 //! [`PROBLEM_SHARES`]. Each problem database has exactly one problem, so counts add up.
 
 use super::rng::{self, SplitMix};
-use super::store::{self, InstRow, PgRow};
+use super::store::{self, InstRow, PgRow, SimLog};
 use super::{InitOptions, SimError, WorldSummary, SIM_ACCOUNT_ID, SIM_REGIONS};
 use crate::catalog::Catalog;
 use crate::clock::Millis;
@@ -28,6 +28,11 @@ pub const PROBLEM_SHARES: &[(&str, f64)] = &[
     ("pending-modifications", 0.03),
     ("managed-master-password", 0.03),
     ("shared-parameter-group", 0.06),
+    ("multi-az-cluster", 0.01),
+    ("rds-proxy-target", 0.01),
+    ("cloudformation-managed", 0.03),
+    ("zero-etl-integration", 0.01),
+    ("postgres-replication-capacity", 0.01),
 ];
 
 /// The initial fleet was created long before the world's start (so no eventual-consistency
@@ -91,6 +96,8 @@ pub fn family_params(family: &str) -> Vec<(&'static str, &'static str, &'static 
             ("rds.logical_replication", "0", "static"),
             ("max_wal_senders", "10", "static"),
             ("max_replication_slots", "20", "static"),
+            ("max_logical_replication_workers", "4", "static"),
+            ("max_worker_processes", "8", "static"),
             ("log_min_duration_statement", "-1", "dynamic"),
             ("random_page_cost", "4", "dynamic"),
             ("rds.force_ssl", "0", "dynamic"),
@@ -156,7 +163,67 @@ const STORAGE: &[(i32, u32)] = &[
 enum Engine {
     Mysql57,
     Mysql56,
+    Mysql80,
     Postgres,
+}
+
+/// The error log every instance has from the start (as `DescribeDBLogFiles` lists it).
+pub fn base_log(i: &DbInstance, at: Millis) -> SimLog {
+    let name = if i.engine == "postgres" {
+        format!("error/postgresql.log.{}", log_hour(at))
+    } else {
+        "error/mysql-error.log".to_string()
+    };
+    SimLog {
+        name,
+        written_at: at,
+        text: format!(
+            "{} 0 [Note] {} {} ready for connections.\n",
+            crate::clock::rfc3339(at),
+            i.engine,
+            i.engine_version
+        ),
+    }
+}
+
+/// `2024-05-01-13`: the hour suffix RDS puts on rotated log names.
+pub fn log_hour(at: Millis) -> String {
+    let t = crate::clock::rfc3339(at);
+    format!("{}-{}", &t[..10], &t[11..13])
+}
+
+/// What a problem case changes on its primary (the topology cases are built elsewhere).
+fn apply_problem(row: &mut InstRow, problem: Option<&str>, seed: u64) {
+    let inst = &mut row.inst;
+    let id = inst.identifier.clone();
+    match problem {
+        Some("backups-off") => inst.backup_retention_period = 0,
+        Some("deletion-protection") => inst.deletion_protection = true,
+        Some("stopped") => inst.status = "stopped".into(),
+        Some("pending-modifications") => {
+            inst.pending_modifications = vec!["DBInstanceClass".into()]
+        }
+        Some("managed-master-password") => inst.managed_master_password = true,
+        Some("rds-proxy-target") => row.proxies = vec![format!("{id}-proxy")],
+        Some("zero-etl-integration") => row.integrations = vec![format!("{id}-to-redshift")],
+        Some("postgres-replication-capacity") => row.databases = 6,
+        Some("cloudformation-managed") => {
+            let stack = format!("{id}-stack");
+            let stack_id = format!(
+                "arn:aws:cloudformation:{}:{SIM_ACCOUNT_ID}:stack/{stack}/{}",
+                inst.region,
+                rng::token(seed, &["stack", &id], 32)
+            );
+            inst.tags
+                .insert(crate::domain::TAG_CLOUDFORMATION_STACK.into(), stack);
+            inst.tags
+                .insert("aws:cloudformation:logical-id".into(), "Database".into());
+            inst.tags
+                .insert("aws:cloudformation:stack-id".into(), stack_id);
+        }
+        _ => {}
+    }
+    row.problem = problem.map(str::to_string);
 }
 
 impl<'a> Gen<'a> {
@@ -206,16 +273,13 @@ impl<'a> Gen<'a> {
         });
     }
 
-    /// Make one primary instance (no replicas yet).
-    fn primary(&mut self, region: &str, engine: Engine, problem: Option<&str>) -> InstRow {
-        let env = *self
-            .rng
-            .weighted(&[("dev", 30), ("staging", 25), ("prod", 45)]);
-        let id = self.name(env);
-        let team = id.split('-').next().unwrap_or("platform").to_string();
-        let (eng, version, family) = match engine {
+    /// Engine, version and parameter group family of a new primary.
+    fn version(&mut self, engine: Engine) -> (&'static str, &'static str, &'static str) {
+        match engine {
             Engine::Mysql57 => ("mysql", *self.rng.pick(MYSQL57), "mysql5.7"),
             Engine::Mysql56 => ("mysql", "5.6.51", "mysql5.6"),
+            // Zero-ETL integrations need MySQL 8.0.32 or later.
+            Engine::Mysql80 => ("mysql", "8.0.36", "mysql8.0"),
             Engine::Postgres => {
                 let v = *self.rng.pick(PG);
                 let fam = if v.starts_with("12") {
@@ -225,9 +289,20 @@ impl<'a> Gen<'a> {
                 };
                 ("postgres", v, fam)
             }
-        };
-        // Parameter group: default, an own custom group, or the shared one.
-        let group = match (engine, problem) {
+        }
+    }
+
+    /// The parameter group of a new primary: the default, its own custom group, or the shared
+    /// one (creating the custom group on the way).
+    fn group_for(
+        &mut self,
+        region: &str,
+        id: &str,
+        engine: Engine,
+        family: &str,
+        problem: Option<&str>,
+    ) -> String {
+        match (engine, problem) {
             (_, Some("shared-parameter-group")) => {
                 self.group(
                     region,
@@ -243,7 +318,7 @@ impl<'a> Gen<'a> {
                 );
                 SHARED_GROUP.to_string()
             }
-            (Engine::Postgres, Some("postgres-no-logical-replication")) => {
+            (Engine::Postgres, Some("postgres-no-logical-replication" | "multi-az-cluster")) => {
                 format!("default.{family}")
             }
             (Engine::Postgres, _) => {
@@ -253,51 +328,68 @@ impl<'a> Gen<'a> {
                 } else {
                     "65536"
                 };
-                self.group(
-                    region,
-                    &name,
-                    family,
-                    &[
-                        ("rds.logical_replication", "1"),
-                        ("work_mem", work_mem),
-                        ("log_min_duration_statement", "1000"),
-                    ],
-                );
+                let mut p = vec![
+                    ("rds.logical_replication", "1"),
+                    ("work_mem", work_mem),
+                    ("log_min_duration_statement", "1000"),
+                ];
+                if problem == Some("postgres-replication-capacity") {
+                    // One apply worker cannot serve `postgres` plus an application database.
+                    p.push(("max_logical_replication_workers", "1"));
+                }
+                self.group(region, &name, family, &p);
                 name
             }
             (Engine::Mysql57, _) if self.rng.unit() < 0.5 => {
                 let name = format!("{id}-mysql57");
-                let mut p: Vec<(&str, &str)> = vec![
-                    ("max_connections", *self.rng.pick(&["300", "500", "2000"])),
-                    ("binlog_format", "ROW"),
-                ];
-                if self.rng.unit() < 0.6 {
-                    p.push(("query_cache_size", "33554432"));
-                    p.push(("query_cache_type", "1"));
-                }
-                if self.rng.unit() < 0.5 {
-                    p.push(("tx_isolation", "READ-COMMITTED"));
-                }
-                if self.rng.unit() < 0.5 {
-                    p.push(("innodb_lock_wait_timeout", "100"));
-                    p.push(("innodb_flush_log_at_trx_commit", "2"));
-                }
-                if self.rng.unit() < 0.3 {
-                    p.push(("slow_query_log", "1"));
-                    p.push(("long_query_time", "2"));
-                }
+                let p = self.mysql57_params();
                 self.group(region, &name, "mysql5.7", &p);
                 name
             }
             _ => format!("default.{family}"),
-        };
+        }
+    }
+
+    /// User-modified parameters of a custom MySQL 5.7 group, as drifted fleets have them.
+    fn mysql57_params(&mut self) -> Vec<(&'static str, &'static str)> {
+        let mut p: Vec<(&str, &str)> = vec![
+            ("max_connections", *self.rng.pick(&["300", "500", "2000"])),
+            ("binlog_format", "ROW"),
+        ];
+        if self.rng.unit() < 0.6 {
+            p.push(("query_cache_size", "33554432"));
+            p.push(("query_cache_type", "1"));
+        }
+        if self.rng.unit() < 0.5 {
+            p.push(("tx_isolation", "READ-COMMITTED"));
+        }
+        if self.rng.unit() < 0.5 {
+            p.push(("innodb_lock_wait_timeout", "100"));
+            p.push(("innodb_flush_log_at_trx_commit", "2"));
+        }
+        if self.rng.unit() < 0.3 {
+            p.push(("slow_query_log", "1"));
+            p.push(("long_query_time", "2"));
+        }
+        p
+    }
+
+    /// Make one primary instance (no replicas yet).
+    fn primary(&mut self, region: &str, engine: Engine, problem: Option<&str>) -> InstRow {
+        let env = *self
+            .rng
+            .weighted(&[("dev", 30), ("staging", 25), ("prod", 45)]);
+        let id = self.name(env);
+        let team = id.split('-').next().unwrap_or("platform").to_string();
+        let (eng, version, family) = self.version(engine);
+        let group = self.group_for(region, &id, engine, family, problem);
         let class = self.rng.weighted(CLASSES).to_string();
         let storage = *self.rng.weighted(STORAGE);
         let mut tags = Tags::new();
         tags.insert("env".into(), env.into());
         tags.insert("team".into(), team);
         let major = crate::domain::major_version(eng, version);
-        let mut inst = DbInstance {
+        let inst = DbInstance {
             region: region.to_string(),
             identifier: id.clone(),
             arn: arn(region, "db", &id),
@@ -327,24 +419,35 @@ impl<'a> Gen<'a> {
             managed_master_password: false,
             pending_modifications: vec![],
             tags,
+            db_cluster_identifier: None,
+            rds_proxies: None,
+            zero_etl_integrations: None,
         };
-        match problem {
-            Some("backups-off") => inst.backup_retention_period = 0,
-            Some("deletion-protection") => inst.deletion_protection = true,
-            Some("stopped") => inst.status = "stopped".into(),
-            Some("pending-modifications") => {
-                inst.pending_modifications = vec!["DBInstanceClass".into()]
+        let mut row = InstRow::new(inst, self.start - LONG_AGO);
+        row.logs = vec![base_log(&row.inst, self.start - LONG_AGO)];
+        apply_problem(&mut row, problem, self.seed);
+        row
+    }
+
+    /// The member instances of a Multi-AZ DB cluster (a writer and two readers), which
+    /// `DescribeDBInstances` lists with their `DBClusterIdentifier`.
+    fn cluster(&mut self, region: &str) {
+        let mut writer = self.primary(region, Engine::Postgres, Some("multi-az-cluster"));
+        let cluster_id = writer.inst.identifier.clone();
+        writer.inst.db_cluster_identifier = Some(cluster_id.clone());
+        for n in 1..=3 {
+            let mut m = writer.clone();
+            if n > 1 {
+                m.problem = None;
             }
-            Some("managed-master-password") => inst.managed_master_password = true,
-            _ => {}
-        }
-        InstRow {
-            inst,
-            created_at: self.start - LONG_AGO,
-            bgd: None,
-            read_only: false,
-            actor_scheduled: false,
-            problem: problem.map(str::to_string),
+            let id = format!("{cluster_id}-instance-{n}");
+            self.used.insert(id.clone());
+            m.inst.identifier = id.clone();
+            m.inst.arn = arn(region, "db", &id);
+            m.inst.dbi_resource_id = self.dbi(region, &id);
+            m.inst.multi_az = false;
+            m.logs = vec![base_log(&m.inst, self.start - LONG_AGO)];
+            self.instances.push(m);
         }
     }
 
@@ -383,15 +486,141 @@ impl<'a> Gen<'a> {
         } else {
             id.clone()
         });
-        self.instances.push(InstRow {
-            inst: r,
-            created_at: self.start - LONG_AGO,
-            bgd: None,
-            read_only: false,
-            actor_scheduled: false,
-            problem: None,
-        });
+        let mut row = InstRow::new(r, self.start - LONG_AGO);
+        row.logs = vec![base_log(&row.inst, self.start - LONG_AGO)];
+        self.instances.push(row);
         self.instances.len() - 1
+    }
+}
+
+/// The problem cases of a fleet of `n` databases, in [`PROBLEM_SHARES`] order (at least one
+/// each once `n >= 20`).
+fn problem_list(n: usize, clean: bool) -> Vec<&'static str> {
+    let mut problems = vec![];
+    if !clean {
+        for (p, share) in PROBLEM_SHARES {
+            let mut k = (share * n as f64).round() as usize;
+            if n >= 20 {
+                k = k.max(1);
+            }
+            problems.extend(std::iter::repeat_n(*p, k));
+        }
+    }
+    problems
+}
+
+fn region_for(rng: &mut SplitMix) -> &'static str {
+    if rng.unit() < 0.6 {
+        SIM_REGIONS[0]
+    } else {
+        SIM_REGIONS[1]
+    }
+}
+
+impl Gen<'_> {
+    /// One problem database (with the instances its topology needs), if it fits in `n`.
+    fn add_problem(&mut self, p: &str, n: usize) {
+        let size = match p {
+            "cascading-replica" | "multi-az-cluster" => 3,
+            "cross-region-replica" => 2,
+            _ => 1,
+        };
+        if self.instances.len() + size > n {
+            return;
+        }
+        let engine = match p {
+            "postgres-no-logical-replication" | "postgres-replication-capacity" => Engine::Postgres,
+            "mysql-5.6" => Engine::Mysql56,
+            "zero-etl-integration" => Engine::Mysql80,
+            _ => Engine::Mysql57,
+        };
+        let region = match p {
+            // The replica goes to the other region, and shared groups live in one region.
+            "cross-region-replica" | "shared-parameter-group" => SIM_REGIONS[0],
+            _ => region_for(&mut self.rng),
+        };
+        if p == "multi-az-cluster" {
+            self.cluster(region);
+            return;
+        }
+        let row = self.primary(region, engine, Some(p));
+        self.instances.push(row);
+        let idx = self.instances.len() - 1;
+        match p {
+            "cascading-replica" => {
+                let r1 = self.replica(idx, region, 1);
+                self.replica(r1, region, 1);
+            }
+            "cross-region-replica" => {
+                self.replica(idx, SIM_REGIONS[1], 1);
+            }
+            _ => {}
+        }
+    }
+
+    /// Healthy databases until the fleet has `n`, some with a same-region read replica.
+    fn add_healthy(&mut self, n: usize) {
+        while self.instances.len() < n {
+            let engine = if self.rng.unit() < 0.85 {
+                Engine::Mysql57
+            } else {
+                Engine::Postgres
+            };
+            let region = region_for(&mut self.rng);
+            let row = self.primary(region, engine, None);
+            self.instances.push(row);
+            let idx = self.instances.len() - 1;
+            if self.instances.len() < n && self.rng.unit() < 0.08 {
+                self.replica(idx, region, 1);
+            }
+        }
+    }
+
+    /// Default groups of every family in every region, then the custom groups.
+    fn write_groups(&self) -> Result<(), SimError> {
+        let families: BTreeSet<String> = Catalog::bundled()
+            .versions
+            .iter()
+            .map(|v| v.parameter_group_family.clone())
+            .collect();
+        for region in SIM_REGIONS {
+            for f in &families {
+                let name = format!("default.{f}");
+                let row = PgRow {
+                    group: ParameterGroup {
+                        name: name.clone(),
+                        family: f.clone(),
+                        description: format!("Default parameter group for {f}"),
+                        arn: arn(region, "pg", &name),
+                    },
+                    params: BTreeMap::new(),
+                    tags: Tags::new(),
+                    created_at: self.start,
+                };
+                store::put_pg(self.tx, region, &row)?;
+            }
+        }
+        for ((region, _), pg) in &self.groups {
+            store::put_pg(self.tx, region, pg)?;
+        }
+        Ok(())
+    }
+
+    /// The instances, with the summary of what was made.
+    fn write_instances(&self) -> Result<WorldSummary, SimError> {
+        let mut summary = WorldSummary {
+            databases: self.instances.len(),
+            by_region: BTreeMap::new(),
+            problems: BTreeMap::new(),
+        };
+        for r in &self.instances {
+            store::put_inst(self.tx, r)?;
+            *summary.by_region.entry(r.inst.region.clone()).or_default() += 1;
+            if let Some(p) = &r.problem {
+                *summary.problems.entry(p.clone()).or_default() += 1;
+            }
+        }
+        Ok(summary)
     }
 }
 
@@ -401,7 +630,6 @@ pub fn generate(
     opts: &InitOptions,
     start: Millis,
 ) -> Result<WorldSummary, SimError> {
-    let catalog = Catalog::bundled();
     let mut g = Gen {
         tx,
         rng: SplitMix::new(rng::hash_parts(opts.seed, &["fleet"])),
@@ -412,116 +640,12 @@ pub fn generate(
         groups: BTreeMap::new(),
     };
     let n = opts.databases;
-    // Problem cases first, each with its share of the fleet (at least one once n >= 20).
-    let mut problems: Vec<&str> = vec![];
-    if !opts.clean {
-        for (p, share) in PROBLEM_SHARES {
-            let mut k = (share * n as f64).round() as usize;
-            if n >= 20 {
-                k = k.max(1);
-            }
-            problems.extend(std::iter::repeat_n(*p, k));
-        }
+    for p in problem_list(n, opts.clean) {
+        g.add_problem(p, n);
     }
-    let region_for = |rng: &mut SplitMix| {
-        if rng.unit() < 0.6 {
-            SIM_REGIONS[0]
-        } else {
-            SIM_REGIONS[1]
-        }
-    };
-    for p in problems {
-        let size = match p {
-            "cascading-replica" => 3,
-            "cross-region-replica" => 2,
-            _ => 1,
-        };
-        if g.instances.len() + size > n {
-            continue;
-        }
-        let engine = if p == "postgres-no-logical-replication" {
-            Engine::Postgres
-        } else if p == "mysql-5.6" {
-            Engine::Mysql56
-        } else {
-            Engine::Mysql57
-        };
-        let region = match p {
-            // The replica goes to the other region, and shared groups live in one region.
-            "cross-region-replica" | "shared-parameter-group" => SIM_REGIONS[0],
-            _ => region_for(&mut g.rng),
-        };
-        let row = g.primary(region, engine, Some(p));
-        g.instances.push(row);
-        let idx = g.instances.len() - 1;
-        match p {
-            "cascading-replica" => {
-                let r1 = g.replica(idx, region, 1);
-                g.replica(r1, region, 1);
-            }
-            "cross-region-replica" => {
-                g.replica(idx, SIM_REGIONS[1], 1);
-            }
-            _ => {}
-        }
-    }
-    // Healthy databases, some with a same-region read replica.
-    while g.instances.len() < n {
-        let engine = if g.rng.unit() < 0.85 {
-            Engine::Mysql57
-        } else {
-            Engine::Postgres
-        };
-        let region = region_for(&mut g.rng);
-        let row = g.primary(region, engine, None);
-        g.instances.push(row);
-        let idx = g.instances.len() - 1;
-        if g.instances.len() < n && g.rng.unit() < 0.08 {
-            g.replica(idx, region, 1);
-        }
-    }
-
-    // Default groups of every family, in every region.
-    let families: BTreeSet<String> = catalog
-        .versions
-        .iter()
-        .map(|v| v.parameter_group_family.clone())
-        .collect();
-    for region in SIM_REGIONS {
-        for f in &families {
-            let name = format!("default.{f}");
-            store::put_pg(
-                g.tx,
-                region,
-                &PgRow {
-                    group: ParameterGroup {
-                        name: name.clone(),
-                        family: f.clone(),
-                        description: format!("Default parameter group for {f}"),
-                        arn: arn(region, "pg", &name),
-                    },
-                    params: BTreeMap::new(),
-                    tags: Tags::new(),
-                    created_at: start,
-                },
-            )?;
-        }
-    }
-    for ((region, _), pg) in &g.groups {
-        store::put_pg(g.tx, region, pg)?;
-    }
-    let mut summary = WorldSummary {
-        databases: g.instances.len(),
-        by_region: BTreeMap::new(),
-        problems: BTreeMap::new(),
-    };
-    for r in &g.instances {
-        store::put_inst(g.tx, r)?;
-        *summary.by_region.entry(r.inst.region.clone()).or_default() += 1;
-        if let Some(p) = &r.problem {
-            *summary.problems.entry(p.clone()).or_default() += 1;
-        }
-    }
+    g.add_healthy(n);
+    g.write_groups()?;
+    let summary = g.write_instances()?;
     // Quotas: explicit, or 40 raised to fit the region's fleet plus 50% headroom.
     for region in SIM_REGIONS {
         let count = *summary.by_region.get(region).unwrap_or(&0) as i64;

@@ -66,6 +66,14 @@
 //! | target version not a valid upgrade target (engine catalog) | `InvalidParameterCombination` |
 //! | target parameter group missing / wrong family | `DBParameterGroupNotFound` / `InvalidParameterCombination` |
 //! | the green instances would exceed the quota | `InstanceQuotaExceeded` |
+//! | source is a member of a Multi-AZ DB cluster (`DBClusterIdentifier`), or an RDS Proxy target | `SourceDatabaseNotSupportedFault` |
+//!
+//! A PostgreSQL major upgrade (logical replication) whose source group leaves
+//! `max_replication_slots`, `max_wal_senders` or `max_logical_replication_workers` at or below
+//! the number of databases (2 unless the fleet says otherwise), or `max_worker_processes` at or
+//! below `max_logical_replication_workers`, is accepted and then goes INVALID_CONFIGURATION
+//! with AWS's status details "Creation of blue/green deployment failed due to incompatible
+//! parameter(s): [...]".
 //!
 //! `DescribeDBEngineVersions` is answered from the shared engine catalog
 //! ([`crate::catalog`], `data/engine-catalog.json`).
@@ -90,6 +98,20 @@
 //!   (`InvalidDBInstanceState`); it takes the final snapshot (`DBSnapshotAlreadyExists` if the
 //!   name is taken). `delete_blue_green(delete_target=true)` is refused after switchover and
 //!   while a switchover runs; before switchover it deletes the green instances.
+//! - `switchover_blue_green` is refused (`InvalidBlueGreenDeploymentStateFault`) while a member
+//!   is the source of a zero-ETL integration (AWS: blue and green can't have zero-ETL
+//!   integrations during switchover).
+//! - `delete_blue_green(delete_target=true)` is refused (`InvalidBlueGreenDeploymentStateFault`)
+//!   while a green instance has deletion protection (green copies blue's setting; AWS requires
+//!   it off for `DeleteTarget`).
+//! - `delete_instance` on a read replica is refused (`InvalidParameterCombination`, "FinalDBSnapshotIdentifier
+//!   can not be specified when deleting a replica instance"); `delete_read_replica` deletes one
+//!   without a snapshot and refuses anything that is not a replica (`NotAReadReplica`).
+//! - Switchover renames blue's same-region read replicas to `<replica>-oldN` too; they stay
+//!   replicas of the renamed source and keep running.
+//! - Proxies, proxy targets and zero-ETL integrations come from the fleet (`DescribeDBProxies`,
+//!   `DescribeDBProxyTargets`, `DescribeIntegrations`); every instance has an error log
+//!   (`DescribeDBLogFiles`, `DownloadDBLogFilePortion`, one portion per 1000 lines).
 //! - A call hit by `5xx-after` is in the trail with outcome `InternalFailure` and
 //!   `"sim_effect_applied": true` in its params, so a test can tell a lost response from a
 //!   refused call. [`SimBackend::trail_summary`] counts calls, throttled calls and outcomes.
@@ -109,7 +131,7 @@
 //!
 //! | name | number | effect |
 //! |---|---|---|
-//! | `invalid-config` | probability | the deployment goes INVALID_CONFIGURATION while provisioning |
+//! | `invalid-config` | probability | the deployment goes INVALID_CONFIGURATION while provisioning; for a major upgrade the engine upgrade failed its prechecks: green stays on blue's version and carries the precheck log (`PrePatchCompatibility.log` / `pg_upgrade_precheck.log.<time>`) |
 //! | `switchover-fail` | probability | the switchover is rolled back: SWITCHOVER_FAILED, blue still serving and writable |
 //! | `snapshot-fail` | probability | the snapshot ends `failed` |
 //! | `5xx` | probability per call | `InternalFailure` (500) or `ServiceUnavailable` (503), no effect |
@@ -119,6 +141,8 @@
 //! | `actor-delete` | probability per database | someone else deletes it (a deployment it is in goes INVALID_CONFIGURATION) |
 //! | `lag` | probability | eventual consistency: a resource younger than `lag-secs` is missing from describes |
 //! | `lag-secs` | seconds | the eventual-consistency window (default 30) |
+//! | `green-wrong-version` | probability | the green primary stays on blue's version although the deployment goes AVAILABLE (what a guard must catch before switchover) |
+//! | `green-pending-reboot` | probability | the green primary's parameter group is `pending-reboot` (likewise) |
 //!
 //! `default` is [`faults::DEFAULT_SET`]: `invalid-config=0.03, switchover-fail=0.04,
 //! snapshot-fail=0.03, 5xx=0.01, 5xx-after=0.005, latency=400, actor-modify=0.02,
@@ -149,12 +173,18 @@
 //! | `pending-modifications` (DBInstanceClass) | 3% |
 //! | `managed-master-password` (Secrets Manager) | 3% |
 //! | `shared-parameter-group` (`shared-mysql57-params`, us-east-1) | 6% |
+//! | `multi-az-cluster` (PostgreSQL 13, three members `<cluster>-instance-N` with `DBClusterIdentifier`) | 1% |
+//! | `rds-proxy-target` (`<id>-proxy` targets it) | 1% |
+//! | `cloudformation-managed` (`aws:cloudformation:stack-name` = `<id>-stack`) | 3% |
+//! | `zero-etl-integration` (MySQL 8.0.36, `<id>-to-redshift`) | 1% |
+//! | `postgres-replication-capacity` (6 databases, `max_logical_replication_workers=1`) | 1% |
 //!
 //! `--clean` makes a fleet with none of these.
 
 mod api;
 pub mod faults;
 mod fleet;
+mod logs;
 pub mod rng;
 mod store;
 

@@ -148,6 +148,46 @@ pub struct InstRow {
     /// Which problem case of `sim init` this instance embodies, if any (for the summary).
     #[serde(default)]
     pub problem: Option<String>,
+    /// RDS Proxies with this instance as a target (`DescribeDBProxies` / `...ProxyTargets`).
+    #[serde(default)]
+    pub proxies: Vec<String>,
+    /// Zero-ETL integrations with this instance as source (`DescribeIntegrations`).
+    #[serde(default)]
+    pub integrations: Vec<String>,
+    /// The instance's log files (`DescribeDBLogFiles` / `DownloadDBLogFilePortion`).
+    #[serde(default)]
+    pub logs: Vec<SimLog>,
+    /// PostgreSQL: rows of `pg_database` (each needs a replication slot, a WAL sender and an
+    /// apply worker when blue/green replicates logically). 0 means the default, 2 (`postgres`
+    /// and one application database).
+    #[serde(default)]
+    pub databases: u32,
+}
+
+impl InstRow {
+    /// A row for an instance the simulator creates, with no sim-only extras.
+    pub fn new(inst: DbInstance, created_at: Millis) -> InstRow {
+        InstRow {
+            inst,
+            created_at,
+            bgd: None,
+            read_only: false,
+            actor_scheduled: false,
+            problem: None,
+            proxies: Vec::new(),
+            integrations: Vec::new(),
+            logs: Vec::new(),
+            databases: 0,
+        }
+    }
+}
+
+/// One log file of a simulated instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimLog {
+    pub name: String,
+    pub written_at: Millis,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

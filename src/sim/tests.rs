@@ -1390,3 +1390,350 @@ fn speed_change_keeps_time_continuous() {
     );
     assert!(set_world_speed(&p, 0.0).is_err());
 }
+
+/// The first instance of the fleet with problem case `p` (via its distinguishing trait).
+async fn with(w: &W, f: impl Fn(&DbInstance) -> bool) -> DbInstance {
+    let mut all = w.all(R).await;
+    all.extend(w.all(SIM_REGIONS[1]).await);
+    all.into_iter().find(|i| f(i)).expect("the fleet has one")
+}
+
+/// A deployment from a protected source has a protected green, and `DeleteTarget` is refused
+/// until green's protection is off (AWS: the green instances "must have deletion protection
+/// turned off"), with the fault RDS documents for an invalid green configuration.
+#[tokio::test]
+async fn delete_target_is_refused_while_green_has_deletion_protection() {
+    let w = world(clean(20));
+    let (src, t) = w.mysql_primary(R).await;
+    w.b.set_deletion_protection(R, &src.identifier, true)
+        .await
+        .unwrap();
+    let bg = w.create_bg(&src, &t, None).await.unwrap();
+    let green = bg.target_identifiers();
+    assert_eq!(green.len(), 1);
+    assert!(
+        w.get(R, &green[0]).await.unwrap().deletion_protection,
+        "copied from blue"
+    );
+    let e =
+        w.b.delete_blue_green(R, &bg.identifier, true)
+            .await
+            .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (
+            ErrorKind::InvalidState,
+            "InvalidBlueGreenDeploymentStateFault"
+        )
+    );
+    assert_eq!(
+        w.bg(R, &bg.identifier).await.unwrap().status,
+        BgStatus::Provisioning
+    );
+    // Without DeleteTarget nothing is deleted, so nothing is refused.
+    w.b.set_deletion_protection(R, &green[0], false)
+        .await
+        .unwrap();
+    w.b.delete_blue_green(R, &bg.identifier, true)
+        .await
+        .unwrap();
+    w.advance(3600);
+    assert!(w.get(R, &green[0]).await.is_none());
+    assert!(w.get(R, &src.identifier).await.unwrap().deletion_protection);
+}
+
+/// Switchover renames blue's replicas to `-old1` too; they keep running as replicas of the old
+/// source. A replica takes no final snapshot (RDS refuses one), and only a replica may be
+/// deleted without one.
+#[tokio::test]
+async fn old_replicas_are_deleted_without_a_snapshot_and_primaries_never_are() {
+    let w = world(clean(150));
+    let src = with(&w, |i| {
+        i.region == R
+            && i.engine == "mysql"
+            && !i.read_replicas.is_empty()
+            && i.read_replica_source.is_none()
+    })
+    .await;
+    let rep = src.read_replicas[0].clone();
+    let t = Catalog::bundled()
+        .resolve_direct("mysql", &src.engine_version, "8.0")
+        .unwrap()
+        .engine_version
+        .clone();
+    let bg = w.create_bg(&src, &t, None).await.unwrap();
+    assert_eq!(
+        bg.target_identifiers().len(),
+        2,
+        "green primary and green replica"
+    );
+    w.wait_bg(R, &bg.identifier, BgStatus::Available, 300).await;
+    w.b.switchover_blue_green(R, &bg.identifier, 600)
+        .await
+        .unwrap();
+    w.wait_bg(R, &bg.identifier, BgStatus::SwitchoverCompleted, 12)
+        .await;
+    let old_rep = w.get(R, &format!("{rep}-old1")).await.unwrap();
+    let old_src = w.get(R, &format!("{}-old1", src.identifier)).await.unwrap();
+    assert_eq!(old_rep.status, "available", "still running (and billed)");
+    assert_eq!(old_rep.engine_version, src.engine_version);
+
+    let e =
+        w.b.delete_instance(R, &old_rep.identifier, "final-rep")
+            .await
+            .unwrap_err();
+    assert_eq!(e.code, "InvalidParameterCombination");
+    assert!(
+        ReadReplica::of(&old_src).is_none(),
+        "a primary has no replica token"
+    );
+    w.b.delete_blue_green(R, &bg.identifier, false)
+        .await
+        .unwrap();
+    w.advance(600);
+    let token = ReadReplica::of(&old_rep).unwrap();
+    w.b.delete_read_replica(R, &token).await.unwrap();
+    let trail = w.b.trail(true).unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.action, "DeleteDBInstance");
+    assert_eq!(last.params["SkipFinalSnapshot"], true);
+    w.advance(3600);
+    assert!(w.get(R, &old_rep.identifier).await.is_none());
+    assert!(w
+        .get(R, &old_src.identifier)
+        .await
+        .unwrap()
+        .read_replicas
+        .is_empty());
+
+    // A token for an instance that stopped being a replica (promoted) is refused.
+    let other = with(&w, |i| i.region == R && i.read_replica_source.is_some()).await;
+    let stale = ReadReplica::of(&other).unwrap();
+    let src_of_other = other.read_replica_source.clone().unwrap();
+    w.b.delete_instance(R, &src_of_other, "final-src")
+        .await
+        .unwrap();
+    w.advance(3 * 3600);
+    let e = w.b.delete_read_replica(R, &stale).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::InvalidRequest, "NotAReadReplica")
+    );
+    assert!(
+        w.get(R, &other.identifier).await.is_some(),
+        "nothing deleted"
+    );
+}
+
+/// What a guard before switchover must see: green's identifiers from the deployment, and the
+/// faults that leave green other than planned.
+#[tokio::test]
+async fn green_faults_leave_green_on_the_wrong_version_or_pending_reboot() {
+    let w = world(clean(30));
+    let (a, ta) = w.mysql_primary(R).await;
+    let (b, tb) = w.mysql_primary(SIM_REGIONS[1]).await;
+    w.b.set_faults(&format!(
+        "green-wrong-version@{}, green-pending-reboot@{}",
+        a.identifier, b.identifier
+    ))
+    .unwrap();
+    let bga = w.create_bg(&a, &ta, None).await.unwrap();
+    let bgb = w.create_bg(&b, &tb, None).await.unwrap();
+    w.wait_bg(R, &bga.identifier, BgStatus::Available, 300)
+        .await;
+    w.wait_bg(SIM_REGIONS[1], &bgb.identifier, BgStatus::Available, 300)
+        .await;
+    let bga = w.bg(R, &bga.identifier).await.unwrap();
+    let ga = w.get(R, &bga.target_identifiers()[0]).await.unwrap();
+    assert_ne!(ga.engine_version, ta);
+    assert_eq!(ga.engine_version, a.engine_version);
+    assert_eq!(ga.parameter_groups[0].apply_status, "in-sync");
+    let bgb = w.bg(SIM_REGIONS[1], &bgb.identifier).await.unwrap();
+    let gb = w
+        .get(SIM_REGIONS[1], &bgb.target_identifiers()[0])
+        .await
+        .unwrap();
+    assert_eq!(gb.engine_version, tb);
+    assert_eq!(gb.parameter_groups[0].apply_status, "pending-reboot");
+}
+
+/// An engine upgrade that fails its prechecks leaves the log on green, in the format
+/// `diagnosis` parses, under the name RDS uses; a non-major one fails at replication.
+#[tokio::test]
+async fn invalid_config_on_a_major_upgrade_leaves_the_precheck_log_on_green() {
+    let w = world(clean(40));
+    let (a, ta) = w.mysql_primary(R).await;
+    let p = with(&w, |i| {
+        i.engine == "postgres" && i.read_replicas.is_empty() && i.read_replica_source.is_none()
+    })
+    .await;
+    w.b.set_faults(&format!("invalid-config@{}|{}", a.identifier, p.identifier))
+        .unwrap();
+    let bga = w.create_bg(&a, &ta, None).await.unwrap();
+    w.wait_bg(R, &bga.identifier, BgStatus::InvalidConfiguration, 300)
+        .await;
+    let bga = w.bg(R, &bga.identifier).await.unwrap();
+    let green = &bga.target_identifiers()[0];
+    assert!(bga
+        .status_details
+        .unwrap()
+        .contains("PrePatchCompatibility.log"));
+    let g = w.get(R, green).await.unwrap();
+    assert_eq!(
+        (g.engine_version.as_str(), g.status.as_str()),
+        (a.engine_version.as_str(), "available")
+    );
+    let files = w.b.describe_log_files(R, green).await.unwrap();
+    let log = crate::diagnosis::pick_precheck_log(&files).expect("a precheck log");
+    assert_eq!(log.name, "PrePatchCompatibility.log");
+    let text = w.b.download_log_file(R, green, &log.name).await.unwrap();
+    let checks = crate::diagnosis::parse(&log.name, &text);
+    assert!(!crate::diagnosis::errors(&checks).is_empty(), "{text}");
+    let e =
+        w.b.download_log_file(R, green, "nope.log")
+            .await
+            .unwrap_err();
+    assert_eq!(e.code, "DBLogFileNotFoundFault");
+
+    let pg_target = Catalog::bundled()
+        .resolve_direct("postgres", &p.engine_version, "16")
+        .unwrap()
+        .engine_version
+        .clone();
+    let pg_group = format!("{}-pg16", p.identifier);
+    w.b.create_parameter_group(
+        &p.region,
+        &NewParameterGroup {
+            name: pg_group.clone(),
+            family: "postgres16".into(),
+            description: "d".into(),
+            tags: Tags::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let bgp = w.create_bg(&p, &pg_target, Some(&pg_group)).await.unwrap();
+    w.wait_bg(
+        &p.region,
+        &bgp.identifier,
+        BgStatus::InvalidConfiguration,
+        300,
+    )
+    .await;
+    let green = &bgp.target_identifiers()[0];
+    let files = w.b.describe_log_files(&p.region, green).await.unwrap();
+    let log = crate::diagnosis::pick_precheck_log(&files).expect("a precheck log");
+    assert!(
+        log.name.starts_with("pg_upgrade_precheck.log."),
+        "{}",
+        log.name
+    );
+    let text =
+        w.b.download_log_file(&p.region, green, &log.name)
+            .await
+            .unwrap();
+    assert_eq!(crate::diagnosis::parse(&log.name, &text).len(), 2, "{text}");
+}
+
+/// Sources blue/green does not support are refused with AWS's code; a zero-ETL integration
+/// blocks only the switchover; too few PostgreSQL replication workers fail the deployment the
+/// way AWS documents.
+#[tokio::test]
+async fn topology_problems_are_refused_where_aws_refuses_them() {
+    let w = world(InitOptions::default());
+    let member = with(&w, |i| i.db_cluster_identifier.is_some()).await;
+    let e = w.create_bg(&member, "16.8", None).await.unwrap_err();
+    assert_eq!(e.code, "SourceDatabaseNotSupportedFault", "{e}");
+    let proxies = w.b.describe_proxies(R).await.unwrap();
+    let mut proxies_eu = w.b.describe_proxies(SIM_REGIONS[1]).await.unwrap();
+    proxies_eu.extend(proxies);
+    let proxy = &proxies_eu[0];
+    let region = if proxy.arn.contains(R) {
+        R
+    } else {
+        SIM_REGIONS[1]
+    };
+    let targets =
+        w.b.describe_proxy_targets(region, &proxy.name)
+            .await
+            .unwrap();
+    let target = w.get(region, &targets[0].resource_id).await.unwrap();
+    let t = Catalog::bundled()
+        .resolve_direct("mysql", &target.engine_version, "8.0")
+        .unwrap()
+        .engine_version
+        .clone();
+    let e = w.create_bg(&target, &t, None).await.unwrap_err();
+    assert_eq!(e.code, "SourceDatabaseNotSupportedFault", "{e}");
+    assert_eq!(
+        w.b.describe_proxy_targets(region, "no-such-proxy")
+            .await
+            .unwrap_err()
+            .code,
+        "DBProxyNotFoundFault"
+    );
+
+    let mut integrations = w.b.describe_integrations(R).await.unwrap();
+    integrations.extend(w.b.describe_integrations(SIM_REGIONS[1]).await.unwrap());
+    let z = with(&w, |i| i.arn == integrations[0].source_arn).await;
+    let t = Catalog::bundled()
+        .resolve_direct("mysql", &z.engine_version, "8.0")
+        .unwrap()
+        .engine_version
+        .clone();
+    let bg = w.create_bg(&z, &t, None).await.unwrap();
+    w.wait_bg(&z.region, &bg.identifier, BgStatus::Available, 300)
+        .await;
+    let e =
+        w.b.switchover_blue_green(&z.region, &bg.identifier, 300)
+            .await
+            .unwrap_err();
+    assert_eq!(e.code, "InvalidBlueGreenDeploymentStateFault", "{e}");
+
+    // The `postgres-replication-capacity` database: its group sets one apply worker.
+    let mut short = None;
+    for i in w
+        .all(R)
+        .await
+        .into_iter()
+        .chain(w.all(SIM_REGIONS[1]).await)
+    {
+        let Some(g) = i.parameter_group().filter(|_| i.engine == "postgres") else {
+            continue;
+        };
+        let p =
+            w.b.describe_parameters(&i.region, &g.name, true)
+                .await
+                .unwrap();
+        if p.iter()
+            .any(|p| p.name == "max_logical_replication_workers")
+        {
+            short = Some(i);
+            break;
+        }
+    }
+    let short = short.expect("the postgres-replication-capacity database");
+    let t = Catalog::bundled()
+        .resolve_direct("postgres", &short.engine_version, "16")
+        .unwrap()
+        .engine_version
+        .clone();
+    let bg = w.create_bg(&short, &t, None).await.unwrap();
+    w.wait_bg(
+        &short.region,
+        &bg.identifier,
+        BgStatus::InvalidConfiguration,
+        300,
+    )
+    .await;
+    let d = w
+        .bg(&short.region, &bg.identifier)
+        .await
+        .unwrap()
+        .status_details
+        .unwrap();
+    assert!(
+        d.contains("incompatible parameter(s): [max_logical_replication_workers]"),
+        "{d}"
+    );
+}

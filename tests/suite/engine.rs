@@ -329,13 +329,25 @@ async fn resume_reconciles_in_flight_work_before_starting_new_work() {
         after.iter().any(|e| e.kind == "reconcile"),
         "no reconcile pass logged"
     );
-    let first_action = after
-        .iter()
-        .find(|e| e.kind == "step-started" || e.kind == "db-running")
-        .expect("the resumed run did something");
+    // The reconcile tick admits nothing: in-flight work may act in it (or may just wait on a
+    // snapshot), and admissions come only in a later tick.
+    let reconcile_at = after.iter().find(|e| e.kind == "reconcile").unwrap().at;
+    let first_tick: Vec<_> = after.iter().filter(|e| e.at == reconcile_at).collect();
     assert!(
-        first_action.kind == "step-started" && in_flight.contains(&first_action.db_id.unwrap()),
-        "first action after resume was {first_action:?}, in flight were {in_flight:?}"
+        first_tick.iter().all(|e| e.kind != "db-running"
+            && (e.kind != "step-started" || in_flight.contains(&e.db_id.unwrap()))),
+        "the reconcile tick started new work: {first_tick:?}, in flight were {in_flight:?}"
     );
+    let first_admission = after.iter().position(|e| e.kind == "db-running");
+    let first_in_flight_step = after
+        .iter()
+        .position(|e| e.kind == "step-started" && in_flight.contains(&e.db_id.unwrap()));
+    assert!(
+        first_in_flight_step.is_some(),
+        "in-flight databases were never resumed: {after:?}"
+    );
+    if let Some(a) = first_admission {
+        assert!(after[a].at > reconcile_at, "admitted in the reconcile tick");
+    }
     check_rollout(&w, &plan).await;
 }

@@ -102,6 +102,53 @@ pub(crate) fn instance(region: &str, i: &sdk::DbInstance) -> DbInstance {
         managed_master_password: i.master_user_secret().is_some(),
         pending_modifications: pending_names(i.pending_modified_values()),
         tags: tags_from(i.tag_list()),
+        db_cluster_identifier: i.db_cluster_identifier().map(str::to_string),
+        // Filled by discovery from their own (batched) describes.
+        rds_proxies: None,
+        zero_etl_integrations: None,
+    }
+}
+
+pub(crate) fn proxy(p: &sdk::DbProxy) -> DbProxy {
+    DbProxy {
+        name: s(p.db_proxy_name()),
+        arn: s(p.db_proxy_arn()),
+        status: p
+            .status()
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) fn proxy_target(proxy_name: &str, t: &sdk::DbProxyTarget) -> ProxyTarget {
+    ProxyTarget {
+        proxy_name: proxy_name.to_string(),
+        resource_id: s(t.rds_resource_id()),
+        target_type: t
+            .r#type()
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) fn integration(i: &sdk::Integration) -> Integration {
+    Integration {
+        name: s(i.integration_name()),
+        arn: s(i.integration_arn()),
+        source_arn: s(i.source_arn()),
+        target_arn: s(i.target_arn()),
+        status: i
+            .status()
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) fn log_file(f: &sdk::DescribeDbLogFilesDetails) -> LogFile {
+    LogFile {
+        name: s(f.log_file_name()),
+        last_written: f.last_written().unwrap_or(0),
+        size: f.size().unwrap_or(0),
     }
 }
 

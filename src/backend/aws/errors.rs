@@ -21,9 +21,14 @@ use aws_sdk_rds::operation::describe_account_attributes::DescribeAccountAttribut
 use aws_sdk_rds::operation::describe_blue_green_deployments::DescribeBlueGreenDeploymentsError;
 use aws_sdk_rds::operation::describe_db_engine_versions::DescribeDBEngineVersionsError;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+use aws_sdk_rds::operation::describe_db_log_files::DescribeDBLogFilesError;
 use aws_sdk_rds::operation::describe_db_parameter_groups::DescribeDBParameterGroupsError;
 use aws_sdk_rds::operation::describe_db_parameters::DescribeDBParametersError;
+use aws_sdk_rds::operation::describe_db_proxies::DescribeDBProxiesError;
+use aws_sdk_rds::operation::describe_db_proxy_targets::DescribeDBProxyTargetsError;
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
+use aws_sdk_rds::operation::describe_integrations::DescribeIntegrationsError;
+use aws_sdk_rds::operation::download_db_log_file_portion::DownloadDBLogFilePortionError;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError;
 use aws_sdk_rds::operation::modify_db_parameter_group::ModifyDBParameterGroupError;
 use aws_sdk_rds::operation::switchover_blue_green_deployment::SwitchoverBlueGreenDeploymentError;
@@ -121,6 +126,23 @@ typed_kinds! {
     }
     DescribeDBEngineVersionsError {}
     DescribeAccountAttributesError {}
+    DescribeDBProxiesError { DbProxyNotFoundFault => NotFound }
+    DescribeDBProxyTargetsError {
+        DbProxyNotFoundFault => NotFound,
+        DbProxyTargetGroupNotFoundFault => NotFound,
+        DbProxyTargetNotFoundFault => NotFound,
+        InvalidDbProxyStateFault => InvalidState,
+    }
+    DescribeIntegrationsError { IntegrationNotFoundFault => NotFound }
+    DescribeDBLogFilesError {
+        DbInstanceNotFoundFault => NotFound,
+        DbInstanceNotReadyFault => InvalidState,
+    }
+    DownloadDBLogFilePortionError {
+        DbInstanceNotFoundFault => NotFound,
+        DbInstanceNotReadyFault => InvalidState,
+        DbLogFileNotFoundFault => NotFound,
+    }
 }
 
 /// Error codes that no single operation models but every AWS query API can answer with.
@@ -164,6 +186,10 @@ const CODE_KINDS: &[(&str, ErrorKind)] = &[
     ("DBSnapshotNotFound", ErrorKind::NotFound),
     ("DBParameterGroupNotFound", ErrorKind::NotFound),
     ("BlueGreenDeploymentNotFoundFault", ErrorKind::NotFound),
+    ("DBProxyNotFoundFault", ErrorKind::NotFound),
+    ("DBProxyTargetGroupNotFoundFault", ErrorKind::NotFound),
+    ("IntegrationNotFoundFault", ErrorKind::NotFound),
+    ("DBLogFileNotFoundFault", ErrorKind::NotFound),
     ("DBInstanceAlreadyExists", ErrorKind::AlreadyExists),
     ("DBSnapshotAlreadyExists", ErrorKind::AlreadyExists),
     ("DBParameterGroupAlreadyExists", ErrorKind::AlreadyExists),

@@ -450,3 +450,239 @@ async fn a_server_error_on_a_required_operation_is_retried_then_transient() {
     assert_eq!(e.kind, ErrorKind::Transient);
     assert_eq!(broken.num_calls(), 3);
 }
+
+#[tokio::test]
+async fn proxies_and_their_targets_map_to_domain_values() {
+    use aws_sdk_rds::operation::describe_db_proxies::DescribeDbProxiesOutput;
+    use aws_sdk_rds::operation::describe_db_proxy_targets::{
+        DescribeDBProxyTargetsError, DescribeDbProxyTargetsOutput,
+    };
+    let proxies = mock!(Client::describe_db_proxies)
+        .match_requests(|r| r.max_records() == Some(100))
+        .then_output(|| {
+            DescribeDbProxiesOutput::builder()
+                .db_proxies(
+                    sdk::DbProxy::builder()
+                        .db_proxy_name("orders-proxy")
+                        .status(sdk::DbProxyStatus::Available)
+                        .build(),
+                )
+                .build()
+        });
+    let targets = mock!(Client::describe_db_proxy_targets)
+        .match_requests(|r| r.db_proxy_name() == Some("orders-proxy"))
+        .then_output(|| {
+            DescribeDbProxyTargetsOutput::builder()
+                .targets(
+                    sdk::DbProxyTarget::builder()
+                        .rds_resource_id("orders-db")
+                        .r#type(sdk::TargetType::RdsInstance)
+                        .build(),
+                )
+                .build()
+        });
+    let gone = mock!(Client::describe_db_proxy_targets).then_error(|| {
+        DescribeDBProxyTargetsError::DbProxyNotFoundFault(
+            sdk::error::DbProxyNotFoundFault::builder().build(),
+        )
+    });
+    let b = backend(&[&proxies, &targets, &gone]);
+    let p = b.describe_proxies(REGION).await.unwrap();
+    assert_eq!(
+        (p[0].name.as_str(), p[0].status.as_str()),
+        ("orders-proxy", "available")
+    );
+    let t = b
+        .describe_proxy_targets(REGION, "orders-proxy")
+        .await
+        .unwrap();
+    assert_eq!(
+        t,
+        vec![ProxyTarget {
+            proxy_name: "orders-proxy".into(),
+            resource_id: "orders-db".into(),
+            target_type: "RDS_INSTANCE".into(),
+        }]
+    );
+    let e = b.describe_proxy_targets(REGION, "gone").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn integrations_map_and_are_unavailable_without_retries_where_unimplemented() {
+    use aws_sdk_rds::operation::describe_integrations::DescribeIntegrationsOutput;
+    let ok = mock!(Client::describe_integrations).then_output(|| {
+        DescribeIntegrationsOutput::builder()
+            .integrations(
+                sdk::Integration::builder()
+                    .integration_name("to-redshift")
+                    .source_arn("arn:aws:rds:us-east-1:123456789012:db:orders")
+                    .target_arn("arn:aws:redshift-serverless:us-east-1:123456789012:namespace/x")
+                    .status(sdk::IntegrationStatus::Active)
+                    .build(),
+            )
+            .build()
+    });
+    let b = backend(&[&ok]);
+    let i = b.describe_integrations(REGION).await.unwrap();
+    assert_eq!(i[0].name, "to-redshift");
+    assert_eq!(
+        i[0].source_arn,
+        "arn:aws:rds:us-east-1:123456789012:db:orders"
+    );
+    assert_eq!(i[0].status, "active");
+
+    let broken = mock!(Client::describe_integrations)
+        .sequence()
+        .http_status(500, None)
+        .repeatedly()
+        .build();
+    let b = backend_in(RuleMode::MatchAny, &[&broken]);
+    let e = b.describe_integrations(REGION).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unavailable);
+    assert_eq!(broken.num_calls(), 1, "no retries spent");
+}
+
+#[tokio::test]
+async fn log_files_are_listed_and_downloaded_from_the_beginning_following_markers() {
+    use aws_sdk_rds::operation::describe_db_log_files::DescribeDbLogFilesOutput;
+    use aws_sdk_rds::operation::download_db_log_file_portion::{
+        DownloadDBLogFilePortionError, DownloadDbLogFilePortionOutput,
+    };
+    let list = mock!(Client::describe_db_log_files)
+        .match_requests(|r| r.db_instance_identifier() == Some("orders-green-abc123"))
+        .then_output(|| {
+            DescribeDbLogFilesOutput::builder()
+                .describe_db_log_files(
+                    sdk::DescribeDbLogFilesDetails::builder()
+                        .log_file_name("PrePatchCompatibility.log")
+                        .last_written(1_700_000_000_000)
+                        .size(2048)
+                        .build(),
+                )
+                .build()
+        });
+    // Marker "0" reads from the start (without it RDS returns the newest lines first).
+    let first = mock!(Client::download_db_log_file_portion)
+        .match_requests(|r| {
+            r.marker() == Some("0") && r.log_file_name() == Some("PrePatchCompatibility.log")
+        })
+        .then_output(|| {
+            DownloadDbLogFilePortionOutput::builder()
+                .log_file_data("1) Usage of old temporal type\n")
+                .marker("1:1")
+                .additional_data_pending(true)
+                .build()
+        });
+    let second = mock!(Client::download_db_log_file_portion)
+        .match_requests(|r| r.marker() == Some("1:1"))
+        .then_output(|| {
+            DownloadDbLogFilePortionOutput::builder()
+                .log_file_data("Errors:   1\n")
+                .marker("1:2")
+                .additional_data_pending(false)
+                .build()
+        });
+    let missing = mock!(Client::download_db_log_file_portion).then_error(|| {
+        DownloadDBLogFilePortionError::DbLogFileNotFoundFault(
+            sdk::error::DbLogFileNotFoundFault::builder().build(),
+        )
+    });
+    let b = backend(&[&list, &first, &second, &missing]);
+    let files = b
+        .describe_log_files(REGION, "orders-green-abc123")
+        .await
+        .unwrap();
+    assert_eq!(
+        files,
+        vec![LogFile {
+            name: "PrePatchCompatibility.log".into(),
+            last_written: 1_700_000_000_000,
+            size: 2048,
+        }]
+    );
+    let text = b
+        .download_log_file(REGION, "orders-green-abc123", "PrePatchCompatibility.log")
+        .await
+        .unwrap();
+    assert_eq!(text, "1) Usage of old temporal type\nErrors:   1\n");
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    let e = b
+        .download_log_file(REGION, "orders-green-abc123", "nope.log")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn a_read_replica_is_deleted_without_a_snapshot_only_after_a_fresh_describe() {
+    let replica = || {
+        sdk::DbInstance::builder()
+            .db_instance_identifier("orders-ro1-old1")
+            .read_replica_source_db_instance_identifier("orders-old1")
+            .build()
+    };
+    let describe = mock!(Client::describe_db_instances)
+        .match_requests(|r| r.filters()[0].values() == ["orders-ro1-old1"])
+        .then_output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(replica())
+                .build()
+        });
+    let del = mock!(Client::delete_db_instance)
+        .match_requests(|r| {
+            r.db_instance_identifier() == Some("orders-ro1-old1")
+                && r.skip_final_snapshot() == Some(true)
+                && r.final_db_snapshot_identifier().is_none()
+        })
+        .then_output(|| DeleteDbInstanceOutput::builder().build());
+    let b = backend(&[&describe, &del]);
+    let mut observed = crate::backend::aws::convert::instance(REGION, &replica());
+    let token = ReadReplica::of(&observed).unwrap();
+    b.delete_read_replica(REGION, &token).await.unwrap();
+    assert_eq!((describe.num_calls(), del.num_calls()), (1, 1));
+
+    // Promoted since it was observed: the fresh describe shows a primary; nothing is deleted.
+    let promoted = mock!(Client::describe_db_instances).then_output(|| {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(db("orders-ro1-old1"))
+            .build()
+    });
+    let never =
+        mock!(Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
+    let b = backend(&[&promoted, &never]);
+    let e = b.delete_read_replica(REGION, &token).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::InvalidRequest, "NotAReadReplica")
+    );
+    assert_eq!(never.num_calls(), 0);
+    observed.read_replica_source = None;
+    assert!(ReadReplica::of(&observed).is_none());
+}
+
+#[tokio::test]
+async fn instances_report_their_db_cluster() {
+    let member = mock!(Client::describe_db_instances).then_output(|| {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(
+                sdk::DbInstance::builder()
+                    .db_instance_identifier("maz-instance-1")
+                    .db_cluster_identifier("maz")
+                    .build(),
+            )
+            .db_instances(db("plain"))
+            .build()
+    });
+    let b = backend(&[&member]);
+    let got = b
+        .describe_instances(REGION, &InstanceQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(got[0].db_cluster_identifier.as_deref(), Some("maz"));
+    assert_eq!(got[1].db_cluster_identifier, None);
+    assert_eq!(
+        got[0].rds_proxies, None,
+        "filled by discovery, not by the describe"
+    );
+}
