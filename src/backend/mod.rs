@@ -158,6 +158,10 @@ pub struct BackendError {
     pub kind: ErrorKind,
     pub code: String,
     pub message: String,
+    /// The request id the service gave the failed call (AWS: `x-amzn-RequestId`; the
+    /// simulator: `sim-<trail seq>`), for logs and support cases. Not part of the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl BackendError {
@@ -166,7 +170,13 @@ impl BackendError {
             kind,
             code: code.into(),
             message: message.into(),
+            request_id: None,
         }
+    }
+    /// The same error, carrying the service's request id.
+    pub fn with_request_id(mut self, id: Option<impl Into<String>>) -> Self {
+        self.request_id = id.map(Into::into);
+        self
     }
     /// Worth retrying later with backoff.
     pub fn is_retryable(&self) -> bool {

@@ -225,6 +225,9 @@ impl SimBackend {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let mut conn = self.lock();
+        // The trail row of this call; a failed call's request id names it (`sim-<seq>`), as an
+        // AWS request id names the call in CloudTrail.
+        let call_seq = std::cell::Cell::new(None);
         let r = (|| -> BResult<(BResult<T>, u64)> {
             let mut tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -238,6 +241,7 @@ impl SimBackend {
                     r.get(0)
                 })
                 .sq()?;
+            call_seq.set(Some(seq));
             let salt = seq.to_string();
             let keys = [resource, action];
             let latency = if faults.applies("latency", &keys) {
@@ -353,9 +357,11 @@ impl SimBackend {
             tx.commit().sq()?;
             Ok((Ok(value), latency))
         })();
+        let rid = call_seq.get().map(|seq| format!("sim-{seq:08}"));
         match r {
+            Ok((Err(e), latency)) => (Err(e.with_request_id(rid)), latency),
             Ok(x) => x,
-            Err(e) => (Err(e), 0),
+            Err(e) => (Err(e.with_request_id(rid)), 0),
         }
     }
 
