@@ -198,16 +198,19 @@ impl RunReport {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// The Markdown report. `chart` is put under the timeline heading as is (the HTML page
-    /// passes its SVG placeholder; Markdown has none).
+    /// The Markdown report. `chart`, when given, is put under a timeline heading after the
+    /// summary, as is (the HTML page passes its SVG placeholder; Markdown has no chart).
     pub fn markdown(&self, chart: Option<&str>) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# rdsfleet run report: plan `{}`\n", self.plan_id);
         self.summary_md(&mut o);
+        if let Some(c) = chart {
+            let _ = writeln!(o, "\n## Timeline\n\n{c}\n");
+        }
         self.failures_md(&mut o);
-        self.timeline_md(&mut o, chart);
         self.steps_md(&mut o);
         self.cleanup_md(&mut o);
+        self.timeline_md(&mut o);
         o
     }
 
@@ -220,7 +223,7 @@ impl RunReport {
     }
 
     fn summary_md(&self, o: &mut String) {
-        let _ = writeln!(o, "## Summary\n\n| | |\n|---|---:|");
+        let _ = writeln!(o, "## Summary\n\n| | count, time |\n|---|---:|");
         for (s, n) in &self.counts {
             let _ = writeln!(o, "| {s} | {n} |");
         }
@@ -266,11 +269,8 @@ impl RunReport {
         }
     }
 
-    fn timeline_md(&self, o: &mut String, chart: Option<&str>) {
-        let _ = writeln!(o, "\n## Timeline\n");
-        if let Some(c) = chart {
-            let _ = writeln!(o, "{c}\n");
-        }
+    fn timeline_md(&self, o: &mut String) {
+        let _ = writeln!(o, "\n## Timeline per database\n");
         let dt = if self.downtime_source == "measured" {
             "write downtime"
         } else {

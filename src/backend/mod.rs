@@ -17,7 +17,7 @@ pub mod crash;
 pub mod readonly;
 mod wrap;
 
-pub use wrap::{Hook, Wrapped};
+pub use wrap::{BoxCall, Hook, Wrapped};
 
 /// Every RDS API operation behind [`RdsBackend`], with whether it changes anything. This is the
 /// one list of which calls mutate: the wrappers ([`readonly`], [`crash`]), the simulator's
