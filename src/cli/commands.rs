@@ -159,7 +159,7 @@ fn state_now(store: &Store, state: &Path, sim_world: Option<&Path>) -> Result<Mi
 
 async fn status_cmd(args: &StatusArgs) -> Result<i32> {
     recovery(
-        "nothing was changed (status only reads the state file)",
+        "nothing (status only reads the state file)",
         "ls state/   # state files are state/<plan-id>.sqlite",
     );
     let state = args.state.as_path();
@@ -243,7 +243,7 @@ pub(super) fn run_report(state: &Path, sim_world: Option<&Path>) -> Result<(RunR
 
 fn report_cmd(args: &ReportArgs) -> Result<i32> {
     recovery(
-        "nothing was changed (report only reads)",
+        "nothing (report only reads)",
         "rdsfleet report --state state/<plan-id>.sqlite --format html -o report.html",
     );
     let (text, code) = match (&args.plan_file, &args.state) {
@@ -548,8 +548,9 @@ pub(super) async fn drive(
 ) -> Result<RunSummary> {
     let log = logging::open_run_log(state)
         .with_context(|| format!("opening the run log beside {}", state.display()))?;
+    let plan_id = store.plan()?.plan_id;
+    let total = store.databases()?.len();
     let mut engine = Engine::new(c.backend.clone(), c.clock.clone(), store, opts)?;
-    let plan_id = engine.store().plan()?.plan_id;
     tracing::info!(plan_id, backend = c.kind.as_str(), state = %state.display(), run_log = %log.display(), "run started");
     recovery(
         format!(
@@ -567,7 +568,6 @@ pub(super) async fn drive(
             cancel.cancel();
         }
     });
-    let total = engine.store().databases()?.len();
     let display = Arc::new(Display::new(mode, total, verbose > 0));
     let last: Arc<Mutex<Option<Progress>>> = Arc::default();
     let (d2, l2) = (display.clone(), last.clone());

@@ -30,6 +30,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Print prose wrapped to the terminal (as is when stdout is not one).
+fn say(text: &str) {
+    match super::status::output_width() {
+        Some(w) => out(&textwrap::fill(text, w.max(40))),
+        None => out(text),
+    }
+}
+
 pub(super) async fn demo(a: &DemoArgs, verbose: u8, quiet: bool) -> Result<i32> {
     let started = Instant::now();
     let dir = a.dir.as_path();
@@ -60,11 +68,15 @@ pub(super) async fn demo(a: &DemoArgs, verbose: u8, quiet: bool) -> Result<i32> 
         super::CallLog,
     ));
     let plan = make_plan(&backend, &clock, dir).await?;
-    out(&format!(
-        "\n== 2. the plan ==\n{}",
-        report::render_text(&plan)
-    ));
-    out(&blocked_with_fixes(&plan));
+    // The plan's summary without its list of blocked databases: they follow, with their fixes.
+    let text = report::render_text(&plan);
+    let summary: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("  ") && !l.starts_with("blocked ("))
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>();
+    out(&format!("\n== 2. the plan ==\n{}", summary.join("\n")));
+    out(&blocked_with_fixes(&plan, super::status::output_width()));
     let victim = if a.clean || a.faults.contains("switchover-fail") {
         None
     } else {
@@ -99,7 +111,7 @@ pub(super) async fn demo(a: &DemoArgs, verbose: u8, quiet: bool) -> Result<i32> 
         .filter(|d| d.state == DbState::AwaitingApproval)
         .map(|d| d.id)
         .collect();
-    out(&format!(
+    say(&format!(
         "{} database(s) have their green side ready and stopped at the approval gate: nothing switches over without a recorded approval.\nThe demo approves them now, as you would after review with:\n  rdsfleet approve --state {} [--wave N | --db ID]",
         waiting.len(),
         state.display()
@@ -155,8 +167,9 @@ async fn make_plan(
     Ok(plan)
 }
 
-/// The blocked databases grouped by blocker, each with the planner's problem-and-fix text.
-fn blocked_with_fixes(plan: &Plan) -> String {
+/// The blocked databases grouped by blocker, each with the planner's problem-and-fix text,
+/// wrapped to `width` when known.
+fn blocked_with_fixes(plan: &Plan, width: Option<usize>) -> String {
     let mut by: BTreeMap<&str, (Vec<&str>, &str)> = BTreeMap::new();
     for d in &plan.databases {
         for b in &d.blockers {
@@ -173,7 +186,19 @@ fn blocked_with_fixes(plan: &Plan) -> String {
         "Staged problem cases: these databases are blocked and left untouched. Each blocker says how to fix it:",
     );
     for (code, (dbs, msg)) in by {
-        o.push_str(&format!("\n  {code} ({}): {}", dbs.join(", "), msg));
+        let item = format!("{code} ({}): {}", dbs.join(", "), msg);
+        match width {
+            Some(w) => {
+                let opts = textwrap::Options::new(w.max(40))
+                    .initial_indent("  ")
+                    .subsequent_indent("      ");
+                for line in textwrap::wrap(&item, opts) {
+                    o.push('\n');
+                    o.push_str(&line);
+                }
+            }
+            None => o.push_str(&format!("\n  {item}")),
+        }
     }
     o.push_str("\n(after a fix, plan again: a new plan picks them up)");
     o
@@ -196,7 +221,7 @@ fn stage_failure(sim: &SimBackend, plan: &Plan, user_faults: &str) -> Result<Opt
         format!("{user_faults},{item}")
     };
     sim.set_faults(&spec)?;
-    out(&format!(
+    say(&format!(
         "Staged failure: the simulator will roll back the switchover of {victim} (fault `{item}`). RDS leaves the old database serving; rdsfleet must record the failure and never retry it."
     ));
     Ok(Some(victim))
@@ -262,11 +287,11 @@ fn finish(
     out(&format!("the run report: file://{}", abs.display()));
     match verdict {
         Ok(msg) => {
-            out(&msg);
+            say(&msg);
             Ok(0)
         }
         Err(msg) => {
-            out(&msg);
+            say(&msg);
             Ok(1)
         }
     }

@@ -53,16 +53,18 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    let style = if progress::mode(false, false) == progress::Mode::Live {
+    let no_progress = match &cli.cmd {
+        Cmd::Demo(d) => d.display.no_progress,
+        Cmd::Apply { run, .. } | Cmd::Resume { run, .. } => run.display.no_progress,
+        _ => false,
+    };
+    let style = if progress::mode(no_progress, false) == progress::Mode::Live {
         logging::Style::Terminal
     } else {
         logging::Style::Plain
     };
     logging::init(cli.verbose, cli.quiet, style);
-    recovery(
-        "nothing was changed",
-        format!("rdsfleet {} --help", cmd_name(&cli.cmd)),
-    );
+    recovery("nothing", format!("rdsfleet {} --help", cmd_name(&cli.cmd)));
     let code = match validate(&cli) {
         Err(e) => report_error(&e),
         Ok(()) => match tokio::runtime::Builder::new_multi_thread()
@@ -75,7 +77,7 @@ pub fn main() -> i32 {
                 Err(e) => report_error(&e),
             },
             Err(e) => {
-                eprintln!("error: cannot start the async runtime: {e}\nnothing was changed");
+                eprintln!("error: cannot start the async runtime: {e}\n  changed: nothing");
                 2
             }
         },
@@ -93,10 +95,24 @@ fn report_error(e: &anyhow::Error) -> i32 {
         .unwrap_or_default();
     let next = next_for(e).unwrap_or(r.next);
     logging::eprint_line(&format!(
-        "error: {e:#}\n  changed: {}\n  next: {next}",
+        "error: {}\n  changed: {}\n  next: {next}",
+        chain_text(e),
         r.changed
     ));
     2
+}
+
+/// The error chain as one line, `outer: inner: ...`, without repeating a cause that a link's
+/// own message already quotes.
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for link in e.chain() {
+        let t = link.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+    }
+    parts.join(": ")
 }
 
 /// What an error message ends with: what was changed by the time of the error, and the command
@@ -117,11 +133,35 @@ pub(super) fn recovery(changed: impl Into<String>, next: impl Into<String>) {
     });
 }
 
-/// The next command for errors that know better than the command's default.
+/// The next command for errors that know better than the command's default: the first link
+/// of the error chain (outermost first) that names one.
 fn next_for(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(next_for_link)
+}
+
+fn next_for_link(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use crate::backend::{BackendError, ErrorKind};
     use crate::plan::PlanError;
     use crate::planner::DriftRefusal;
     use crate::store::StoreError;
+    if let Some(b) = e.downcast_ref::<BackendError>() {
+        return match b.kind {
+            ErrorKind::AccessDenied => Some(
+                "rdsfleet iam-policy   # the permissions rdsfleet needs; check which identity the credential chain picked (aws sts get-caller-identity)"
+                    .into(),
+            ),
+            ErrorKind::Throttled | ErrorKind::Transient => Some(
+                "run the same command again in a minute   # RDS was throttling or failing transiently; nothing is repeated twice"
+                    .into(),
+            ),
+            _ => None,
+        };
+    }
+    if let Some(PlanError::Read { .. }) = e.downcast_ref::<PlanError>() {
+        return Some(
+            "ls plans/   # plans are plans/<plan-id>.json, made by `rdsfleet plan`".into(),
+        );
+    }
     if let Some(s) = e.downcast_ref::<StoreError>() {
         return match s {
             StoreError::Missing(_) => Some(
@@ -159,7 +199,12 @@ fn next_for(e: &anyhow::Error) -> Option<String> {
 fn cmd_name(c: &Cmd) -> &'static str {
     match c {
         Cmd::Demo(_) => "demo",
-        Cmd::Sim { .. } => "sim",
+        Cmd::Sim {
+            cmd: SimCmd::Init { .. },
+        } => "sim init",
+        Cmd::Sim {
+            cmd: SimCmd::Trail { .. },
+        } => "sim trail",
         Cmd::Inventory { .. } => "inventory",
         Cmd::Plan(_) => "plan",
         Cmd::Apply { .. } => "apply",

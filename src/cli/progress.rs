@@ -143,6 +143,11 @@ pub fn active_lines(p: &Progress, cap: usize, width: usize) -> Vec<String> {
     } else {
         active.len()
     };
+    let doing_w = active[..shown]
+        .iter()
+        .map(|d| doing(d).len())
+        .max()
+        .unwrap_or(0);
     let mut out: Vec<String> = active[..shown]
         .iter()
         .map(|d| {
@@ -151,7 +156,7 @@ pub fn active_lines(p: &Progress, cap: usize, width: usize) -> Vec<String> {
                 .unwrap_or_else(|| "-".into());
             let why = d.wait.as_ref().map(|w| w.describe()).unwrap_or_default();
             let line = format!(
-                "  {:<name_w$}  {:<9}  {:<20} {:>6}  {}",
+                "  {:<name_w$}  {:<9}  {:<doing_w$} {:>6}  {}",
                 d.identifier,
                 d.region,
                 doing(d),

@@ -598,7 +598,7 @@ fn help_completions_and_bad_input_say_what_to_do_next() {
         err.contains("transient") && err.contains("changed: nothing"),
         "{err}"
     );
-    assert!(err.contains("next: rdsfleet sim --help"), "{err}");
+    assert!(err.contains("next: rdsfleet sim init --help"), "{err}");
     assert!(!c.path("world.sqlite").exists());
     // A connection option on a command that does not connect is a usage error.
     assert_eq!(code(&c.run(&["demo", "--profile", "prod"])), 2);
