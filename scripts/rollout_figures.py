@@ -13,7 +13,7 @@ file (SQLite, written by `rdsfleet apply`), and prints:
     starts only when the previous one has finished.
 
 Usage:
-  rdsfleet sim trail --json --all --backend sim --sim-world W > trail.json
+  rdsfleet sim trail --json --all --sim-world W > trail.json
   scripts/rollout_figures.py trail.json STATE.sqlite [--since RFC3339]
 `--since` keeps calls from that simulated time on (e.g. drop the planning describes).
 """

@@ -734,6 +734,67 @@ pub fn render_text(plan: &Plan) -> String {
     o
 }
 
+/// The dry-run report as JSON: the figures the Markdown report derives from the plan (counts,
+/// estimates, Extended Support), and per database its path, wave, blockers with their fixes
+/// and warnings. The plan file itself stays the full machine-readable record.
+pub fn render_json(plan: &Plan) -> String {
+    let c = counts(plan);
+    let es = extended_support(plan, pricing(), plan_date(plan));
+    let dbs: Vec<serde_json::Value> = plan
+        .databases
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "identifier": d.identifier,
+                "region": d.region,
+                "engine": d.engine,
+                "from_version": d.from_version,
+                "to_version": d.to_version,
+                "actionable": d.is_actionable(),
+                "wave": d.wave,
+                "estimated_minutes": d.is_actionable().then(|| estimate_minutes(d)),
+                "blockers": d.blockers,
+                "warnings": d.warnings,
+                "skip_reason": d.skip_reason,
+                "replicas": d.replicas,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "plan_id": plan.plan_id,
+        "created_at": plan.created_at,
+        "targets": plan.targets,
+        "counts": {
+            "databases": c.total,
+            "upgrade": c.upgrade,
+            "replicas_carried": c.replicas,
+            "blocked": c.blocked,
+            "skipped": c.skipped,
+            "with_warnings": c.warned,
+            "parameter_groups": plan.parameter_groups.len(),
+        },
+        "warnings": plan.warnings,
+        "extended_support_usd_per_month": {
+            "now": es.now,
+            "ended": es.saved,
+            "blocked_databases_keep_paying": es.blocked_now,
+            "pricing_as_of": pricing().as_of,
+        },
+        "switchover_timeout_secs": plan.settings.switchover_timeout_secs,
+        "retention_hours": plan.settings.retention_hours,
+        "databases": dbs,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+/// The dry-run report as one self-contained HTML page (the Markdown report, converted).
+pub fn render_html(plan: &Plan) -> String {
+    crate::htmlpage::page(
+        &format!("rdsfleet upgrade plan {}", plan.plan_id),
+        &crate::htmlpage::md_to_html(&render_markdown(plan), &[]),
+    )
+}
+
 /// The report file name written beside a plan (`plan-rf0123.json` -> `plan-rf0123.md`).
 pub fn report_path(plan_path: &std::path::Path) -> std::path::PathBuf {
     plan_path.with_extension("md")
@@ -809,6 +870,34 @@ mod tests {
         }
         let text = render_text(&fixture_plan());
         assert!(text.contains("blocked"), "{text}");
+    }
+
+    #[test]
+    fn json_and_html_carry_the_same_report() {
+        let plan = fixture_plan();
+        let v: serde_json::Value = serde_json::from_str(&render_json(&plan)).unwrap();
+        let blocked = v["databases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| !d["blockers"].as_array().unwrap().is_empty())
+            .count();
+        assert!(blocked > 0);
+        assert_eq!(v["counts"]["blocked"], blocked);
+        assert_eq!(v["plan_id"], plan.plan_id);
+        let html = render_html(&plan);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(
+            html.contains("<h2>Blockers</h2>") && html.contains("<table>"),
+            "{html}"
+        );
+        let first = plan
+            .databases
+            .iter()
+            .find(|d| !d.blockers.is_empty())
+            .unwrap();
+        assert!(html.contains(&first.identifier));
+        assert!(!html.contains("<script") && !html.contains("src=\"http"));
     }
 
     #[test]

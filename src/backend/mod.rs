@@ -17,7 +17,7 @@ pub mod crash;
 pub mod readonly;
 mod wrap;
 
-pub use wrap::{Hook, Wrapped};
+pub use wrap::{BoxCall, Hook, Wrapped};
 
 /// Every RDS API operation behind [`RdsBackend`], with whether it changes anything. This is the
 /// one list of which calls mutate: the wrappers ([`readonly`], [`crash`]), the simulator's
@@ -178,6 +178,10 @@ pub struct BackendError {
     pub kind: ErrorKind,
     pub code: String,
     pub message: String,
+    /// The request id the service gave the failed call (AWS: `x-amzn-RequestId`; the
+    /// simulator: `sim-<trail seq>`), for logs and support cases. Not part of the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl BackendError {
@@ -186,7 +190,13 @@ impl BackendError {
             kind,
             code: code.into(),
             message: message.into(),
+            request_id: None,
         }
+    }
+    /// The same error, carrying the service's request id.
+    pub fn with_request_id(mut self, id: Option<impl Into<String>>) -> Self {
+        self.request_id = id.map(Into::into);
+        self
     }
     /// Worth retrying later with backoff.
     pub fn is_retryable(&self) -> bool {

@@ -1,110 +1,105 @@
 //! One function per command: each takes the parsed arguments, does the work through the
-//! library, prints its result, and returns the exit code.
+//! library, prints its result (stdout: results; stderr: progress, logs, hints), and returns
+//! the exit code.
 
 use super::args::*;
-use super::status::{next_hint, status_json, status_table, summary_code};
-use super::{
-    check_backend, connect, connect_for, connect_profile, out, parse_filters, plan_regions,
+use super::logging;
+use super::progress::{self, Display};
+use super::status::{
+    db_history, next_hint, output_width, run_is_over, status_json, status_table, summary_code,
 };
+use super::{connect_for, connect_profile, out, parse_filters, plan_regions, recovery, Connected};
 use crate::backend::readonly::ReadOnly;
-use crate::backend::RdsBackend;
-use crate::clock::{rfc3339, wall_now, SharedClock};
-use crate::engine::{Engine, EngineOptions, RunSummary};
+use crate::clock::{wall_now, Clock, Millis, SystemClock};
+use crate::engine::{Engine, EngineOptions, Progress, RunSummary};
 use crate::lifecycle::{self, CleanupOptions};
 use crate::plan::{Plan, PlanSettings};
 use crate::planner::{self, PlanContext, PlanRequest};
 use crate::policy::Policy;
+use crate::runreport::{Downtime, RunReport};
 use crate::sim::{self, SimBackend};
-use crate::store::{DbState, Store};
+use crate::store::Store;
 use crate::{inventory, report};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Dispatch a parsed command line to its command.
 pub(super) async fn run(cli: Cli) -> Result<i32> {
+    let verbose = cli.verbose;
+    let quiet = cli.quiet;
     match &cli.cmd {
-        Cmd::Sim { cmd } => sim_cmd(&cli, cmd),
+        Cmd::Demo(args) => super::demo::demo(args, verbose, quiet).await,
+        Cmd::Sim { cmd } => sim_cmd(cmd),
         Cmd::Inventory {
             format,
             output,
             filters,
-        } => inventory_cmd(&cli, *format, output.as_deref(), filters).await,
-        Cmd::Plan(args) => plan_cmd(&cli, args).await,
+            conn,
+        } => inventory_cmd(conn, *format, output.as_deref(), filters).await,
+        Cmd::Plan(args) => plan_cmd(args).await,
         Cmd::Apply {
             plan_file,
             state,
             run,
+            conn,
         } => {
             let plan = planner::load(plan_file)?;
             let state = state
                 .clone()
                 .unwrap_or_else(|| Store::default_path(&plan.plan_id));
-            apply_cmd(&cli, plan, &state, run).await
+            apply_cmd(conn, plan, &state, run, verbose, quiet).await
         }
-        Cmd::Resume { state, run } => resume_cmd(&cli, state, run).await,
-        Cmd::Status { state, json } => status_cmd(state, *json),
-        Cmd::Report { state, output } => report_cmd(state, output.as_deref()),
+        Cmd::Resume { state, run, conn } => resume_cmd(conn, state, run, verbose, quiet).await,
+        Cmd::Status(args) => status_cmd(args).await,
+        Cmd::Report(args) => report_cmd(args),
         Cmd::Approve { state, dbs, wave } => approve_cmd(state, dbs, *wave),
         Cmd::Cleanup {
             state,
             disable_deletion_protection,
             api_rate,
-        } => cleanup_cmd(&cli, state, *disable_deletion_protection, *api_rate).await,
+            conn,
+        } => cleanup_cmd(conn, state, *disable_deletion_protection, *api_rate).await,
         Cmd::Abort {
             state,
             dbs,
             api_rate,
-        } => abort_cmd(&cli, state, dbs, *api_rate).await,
+            conn,
+        } => abort_cmd(conn, state, dbs, *api_rate).await,
         Cmd::IamPolicy => {
             out(&crate::iam::policy_json());
             Ok(0)
         }
-        Cmd::Demo {
-            databases,
-            speed,
-            seed,
-            concurrency,
-            problems,
-            faults,
-            dir,
-        } => {
-            demo(
-                *databases,
-                *speed,
-                *seed,
-                *concurrency,
-                *problems,
-                faults,
-                dir,
-            )
-            .await
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "rdsfleet", &mut std::io::stdout());
+            Ok(0)
         }
     }
 }
 
 async fn inventory_cmd(
-    cli: &Cli,
+    conn: &Conn,
     format: InvFormat,
     output: Option<&Path>,
     filters: &[String],
 ) -> Result<i32> {
     let filters = parse_filters(filters)?;
+    let kind = conn.backend_or(None);
     // One discovery per profile (account); the ARNs tell the accounts apart.
-    let profiles: Vec<Option<String>> =
-        if cli.profiles.is_empty() || cli.backend == BackendKind::Sim {
-            vec![None]
-        } else {
-            cli.profiles.iter().cloned().map(Some).collect()
-        };
+    let profiles: Vec<Option<String>> = if conn.profiles.is_empty() || kind == BackendKind::Sim {
+        vec![None]
+    } else {
+        conn.profiles.iter().cloned().map(Some).collect()
+    };
     let mut inv = Vec::new();
     for profile in profiles {
-        let (backend, clock, regions) = connect_profile(cli, profile.clone(), &[]).await?;
-        let backend = ReadOnly::new(backend, clock);
+        let c = connect_profile(conn, kind, profile.clone(), None, &[]).await?;
+        let backend = ReadOnly::new(c.backend, c.clock);
         inv.extend(
-            inventory::discover(&backend, &regions, &filters)
+            inventory::discover(&backend, &c.regions, &filters)
                 .await
                 .with_context(|| match &profile {
                     Some(p) => format!("discovering with profile {p}"),
@@ -128,37 +123,165 @@ async fn inventory_cmd(
     Ok(0)
 }
 
-async fn resume_cmd(cli: &Cli, state: &Path, run: &RunArgs) -> Result<i32> {
+async fn resume_cmd(
+    conn: &Conn,
+    state: &Path,
+    run: &RunArgs,
+    verbose: u8,
+    quiet: bool,
+) -> Result<i32> {
     let store = Store::open(state)?;
-    check_backend(cli, &store)?;
     let plan = store.plan()?;
     drop(store);
-    apply_cmd(cli, plan, state, run).await
+    apply_cmd(conn, plan, state, run, verbose, quiet).await
 }
 
-fn status_cmd(state: &Path, json: bool) -> Result<i32> {
-    let store = Store::open(state)?;
-    let plan = store.plan()?;
-    let dbs = store.databases()?;
-    if json {
-        out(&status_json(&plan, &dbs));
-    } else {
-        out(&status_table(&plan, &store)?);
+/// "Now" for a state file: the simulator's clock when it was applied on the simulator and its
+/// world is at hand, else the wall clock (AWS), else the last time the state file recorded.
+fn state_now(store: &Store, state: &Path, sim_world: Option<&Path>) -> Result<Millis> {
+    if store.meta("backend")?.as_deref() != Some("sim") {
+        return Ok(wall_now());
     }
-    Ok(summary_code(&dbs))
+    let world = sim_world_for(sim_world, Some(state));
+    if world.exists() {
+        if let Ok(sim) = SimBackend::open(&world) {
+            return Ok(sim.clock().now());
+        }
+    }
+    let rows = store.databases()?;
+    let last_row = rows
+        .iter()
+        .flat_map(|r| {
+            std::iter::once(r.updated_at).chain(
+                r.steps
+                    .iter()
+                    .filter_map(|s| s.finished_at.or(s.started_at)),
+            )
+        })
+        .max();
+    let last_event = store.events(None)?.iter().map(|e| e.at).max();
+    Ok(last_row.max(last_event).unwrap_or_else(wall_now))
 }
 
-fn report_cmd(state: &Path, output: Option<&Path>) -> Result<i32> {
+async fn status_cmd(args: &StatusArgs) -> Result<i32> {
+    recovery(
+        "nothing (status only reads the state file)",
+        "ls state/   # state files are state/<plan-id>.sqlite",
+    );
+    let state = args.state.as_path();
+    let width = output_width();
+    let mut frames = 0u64;
+    loop {
+        let store = Store::open(state)?;
+        let plan = store.plan()?;
+        let now = state_now(&store, state, args.sim_world.as_deref())?;
+        let dbs = store.databases()?;
+        if args.json {
+            out(&status_json(&plan, &dbs, now));
+            return Ok(summary_code(&dbs));
+        }
+        if let Some(id) = &args.db {
+            out(&db_history(&plan, &store, id, now, width)?);
+            return Ok(summary_code(&dbs));
+        }
+        let table = status_table(&plan, &store, now, width)?;
+        if !args.watch {
+            out(&table);
+            return Ok(summary_code(&dbs));
+        }
+        // Redraw in place on a terminal (like `watch`); frames one after another otherwise.
+        if console::Term::stdout().is_term() {
+            out(&format!("\x1b[H\x1b[2J{table}"));
+        } else {
+            out(&format!("{table}\n"));
+        }
+        frames += 1;
+        let over = run_is_over(&store)?;
+        if over || args.count.is_some_and(|c| frames >= c) {
+            if over {
+                out("(the run is over: nothing holds the state file and every database is finished or awaiting approval)");
+            }
+            return Ok(summary_code(&dbs));
+        }
+        drop(store);
+        SystemClock
+            .sleep(Duration::from_secs_f64(args.interval))
+            .await;
+    }
+}
+
+/// Measured write downtime for a state file applied on the simulator (empty otherwise).
+fn measured_downtime(store: &Store, state: &Path, sim_world: Option<&Path>) -> Vec<Downtime> {
+    if store.meta("backend").ok().flatten().as_deref() != Some("sim") {
+        return Vec::new();
+    }
+    let world = sim_world_for(sim_world, Some(state));
+    let Ok(sim) = SimBackend::open(&world) else {
+        return Vec::new();
+    };
+    sim.downtime()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| Downtime {
+            region: d.region,
+            identifier: d.identifier,
+            start: d.start,
+            seconds: d.seconds,
+        })
+        .collect()
+}
+
+/// The run report of a state file.
+pub(super) fn run_report(state: &Path, sim_world: Option<&Path>) -> Result<(RunReport, i32)> {
     let store = Store::open(state)?;
     let plan = store.plan()?;
     let rows = store.databases()?;
-    let md = crate::runreport::render(&plan, &rows, &store.resources()?);
-    if let Some(path) = output {
-        crate::plan::write_atomic(path, md.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+    let downtime = measured_downtime(&store, state, sim_world);
+    let r = RunReport::build(
+        &plan,
+        &rows,
+        &store.resources()?,
+        &downtime,
+        &state.display().to_string(),
+    );
+    Ok((r, summary_code(&rows)))
+}
+
+fn report_cmd(args: &ReportArgs) -> Result<i32> {
+    recovery(
+        "nothing (report only reads)",
+        "rdsfleet report --state state/<plan-id>.sqlite --format html -o report.html",
+    );
+    let (text, code) = match (&args.plan_file, &args.state) {
+        (Some(plan_file), _) => {
+            let plan = Plan::load(plan_file)?;
+            let text = match args.format {
+                ReportFormat::Md => report::render_markdown(&plan),
+                ReportFormat::Json => report::render_json(&plan),
+                ReportFormat::Html => report::render_html(&plan),
+            };
+            (text, 0)
+        }
+        (None, Some(state)) => {
+            let (r, code) = run_report(state, args.sim_world.as_deref())?;
+            let text = match args.format {
+                ReportFormat::Md => r.markdown(None),
+                ReportFormat::Json => r.json(),
+                ReportFormat::Html => r.html(),
+            };
+            (text, code)
+        }
+        (None, None) => bail!("give a plan file or --state"),
+    };
+    match &args.output {
+        Some(path) => {
+            crate::plan::write_atomic(path, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => out(&text),
     }
-    out(&md);
-    Ok(summary_code(&rows))
+    Ok(code)
 }
 
 fn approve_cmd(state: &Path, dbs: &[String], wave: Option<u32>) -> Result<i32> {
@@ -187,7 +310,9 @@ fn approve_cmd(state: &Path, dbs: &[String], wave: Option<u32>) -> Result<i32> {
     if ids.is_empty() {
         ids = rows.iter().map(|r| r.id).collect();
     }
+    let _ = logging::open_run_log(state);
     let n = store.approve(&ids, wall_now(), "rdsfleet approve")?;
+    tracing::info!(databases = n, "switchover approved");
     out(&format!(
         "approved switchover for {n} database(s); run `rdsfleet resume --state {}` to continue",
         state.display()
@@ -210,28 +335,42 @@ fn lifecycle_budget(api_rate: f64) -> Result<lifecycle::Budget> {
 }
 
 async fn cleanup_cmd(
-    cli: &Cli,
+    conn: &Conn,
     state: &Path,
     disable_deletion_protection: bool,
     api_rate: f64,
 ) -> Result<i32> {
     let mut store = Store::open(state)?;
-    check_backend(cli, &store)?;
-    let (backend, clock, _) = connect_for(cli, &plan_regions(&store.plan()?)).await?;
+    let c = connect_for(conn, Some(&store), &plan_regions(&store.plan()?)).await?;
+    let _ = logging::open_run_log(state);
+    recovery(
+        format!("what was deleted so far is recorded in {}", state.display()),
+        format!(
+            "rdsfleet cleanup --state {}   # safe to repeat",
+            state.display()
+        ),
+    );
     let opts = CleanupOptions {
         disable_deletion_protection,
         budget: lifecycle_budget(api_rate)?,
     };
-    let actions = lifecycle::cleanup(backend, &mut store, &clock, &opts).await?;
+    let actions = lifecycle::cleanup(c.backend.clone(), &mut store, &c.clock, &opts).await?;
     Ok(print_actions(&actions))
 }
 
-async fn abort_cmd(cli: &Cli, state: &Path, dbs: &[String], api_rate: f64) -> Result<i32> {
-    let mut store = Store::open(state)?;
-    check_backend(cli, &store)?;
-    let (backend, clock, _) = connect_for(cli, &plan_regions(&store.plan()?)).await?;
+async fn abort_cmd(conn: &Conn, state: &Path, dbs: &[String], api_rate: f64) -> Result<i32> {
     let budget = lifecycle_budget(api_rate)?;
-    let actions = lifecycle::abort(backend, &mut store, &clock, dbs, budget).await?;
+    let mut store = Store::open(state)?;
+    let c = connect_for(conn, Some(&store), &plan_regions(&store.plan()?)).await?;
+    let _ = logging::open_run_log(state);
+    recovery(
+        format!("what was undone so far is recorded in {}", state.display()),
+        format!(
+            "rdsfleet abort --state {}   # safe to repeat",
+            state.display()
+        ),
+    );
+    let actions = lifecycle::abort(c.backend.clone(), &mut store, &c.clock, dbs, budget).await?;
     Ok(print_actions(&actions))
 }
 
@@ -252,7 +391,8 @@ fn print_actions(actions: &[lifecycle::Action]) -> i32 {
         0
     }
 }
-fn sim_cmd(cli: &Cli, cmd: &SimCmd) -> Result<i32> {
+
+fn sim_cmd(cmd: &SimCmd) -> Result<i32> {
     match cmd {
         SimCmd::Init {
             databases,
@@ -261,7 +401,9 @@ fn sim_cmd(cli: &Cli, cmd: &SimCmd) -> Result<i32> {
             clean,
             instance_quota,
             faults,
+            world,
         } => {
+            let world = &world.sim_world;
             let opts = sim::InitOptions {
                 databases: *databases,
                 seed: *seed,
@@ -271,19 +413,19 @@ fn sim_cmd(cli: &Cli, cmd: &SimCmd) -> Result<i32> {
                 faults: faults.clone(),
                 ..sim::InitOptions::default()
             };
-            if let Some(dir) = cli.sim_world.parent() {
+            if let Some(dir) = world.parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                 }
             }
-            let summary = sim::init_world(&cli.sim_world, &opts, wall_now())?;
+            let summary = sim::init_world(world, &opts, wall_now())?;
             out(&format!("{summary}"));
-            out(&format!("world: {}", cli.sim_world.display()));
+            out(&format!("world: {}", world.display()));
             Ok(0)
         }
-        SimCmd::Trail { json, all } => {
-            let sim = SimBackend::open(&cli.sim_world)?;
+        SimCmd::Trail { json, all, world } => {
+            let sim = SimBackend::open(&world.sim_world)?;
             let trail = sim.trail(!*all)?;
             if *json {
                 out(&serde_json::to_string_pretty(&trail)?);
@@ -303,7 +445,7 @@ fn sim_cmd(cli: &Cli, cmd: &SimCmd) -> Result<i32> {
     }
 }
 
-async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
+async fn plan_cmd(args: &PlanArgs) -> Result<i32> {
     let mut targets = BTreeMap::new();
     for t in &args.targets {
         let (e, v) = planner::parse_target(t)?;
@@ -312,9 +454,6 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
     let mut class_map = Vec::new();
     for c in &args.class_map {
         class_map.push(planner::parse_class_map(c)?);
-    }
-    if !(30..=3600).contains(&args.switchover_timeout) {
-        bail!("--switchover-timeout must be between 30 and 3600 seconds");
     }
     let settings = PlanSettings {
         switchover_timeout_secs: args.switchover_timeout,
@@ -333,12 +472,12 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
             (inv, PlanContext::offline(), wall_now())
         }
         None => {
-            let (backend, clock, regions) = connect(cli).await?;
-            let backend = ReadOnly::new(backend, clock.clone());
-            let inv = inventory::discover(&backend, &regions, &filters).await?;
+            let c = connect_for(&args.conn, None, &[]).await?;
+            let backend = ReadOnly::new(c.backend, c.clock.clone());
+            let inv = inventory::discover(&backend, &c.regions, &filters).await?;
             let engines: Vec<String> = targets.keys().cloned().collect();
-            let ctx = planner::gather_context(&backend, &regions, &engines).await;
-            (inv, ctx, clock.now())
+            let ctx = planner::gather_context(&backend, &c.regions, &engines).await;
+            (inv, ctx, c.clock.now())
         }
     };
     let req = PlanRequest {
@@ -376,31 +515,37 @@ async fn plan_cmd(cli: &Cli, args: &PlanArgs) -> Result<i32> {
     );
     Ok(0)
 }
-async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result<i32> {
+
+async fn apply_cmd(
+    conn: &Conn,
+    plan: Plan,
+    state: &Path,
+    run: &RunArgs,
+    verbose: u8,
+    quiet: bool,
+) -> Result<i32> {
     let concurrency = run.concurrency.unwrap_or_else(|| {
         plan.policy
             .as_ref()
             .map(|p| p.concurrency.per_account)
             .unwrap_or(4)
     });
-    if !(run.poll_secs.is_finite() && run.poll_secs >= 0.05) {
-        bail!("--poll-secs must be at least 0.05");
-    }
     let poll = Duration::from_secs_f64(run.poll_secs);
-    if concurrency == 0 {
-        bail!("--concurrency must be at least 1");
-    }
-    let (backend, clock, _regions) = connect_for(cli, &plan_regions(&plan)).await?;
-    let fresh = !state.exists();
-    if fresh {
+    let existing = if state.exists() {
+        Some(Store::open(state)?)
+    } else {
+        None
+    };
+    let c = connect_for(conn, existing.as_ref(), &plan_regions(&plan)).await?;
+    drop(existing);
+    if !state.exists() {
         // Refuse a plan the world no longer matches, before anything is written.
-        let live = planner::describe_fleet(backend.as_ref(), &plan)
+        let live = planner::describe_fleet(c.backend.as_ref(), &plan)
             .await
             .map_err(|(r, e)| anyhow!(e).context(format!("describing instances in {r}")))?;
         planner::refuse_drift(&plan, &live)?;
     }
-    let store = Store::create_or_open(state, &plan, cli.backend.as_str(), clock.now())?;
-    check_backend(cli, &store)?;
+    let store = Store::create_or_open(state, &plan, c.kind.as_str(), c.clock.now())?;
     let opts = EngineOptions {
         concurrency,
         approve_switchover: run.approve_switchover,
@@ -411,149 +556,62 @@ async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result
         fast_interval: EngineOptions::default().fast_interval.min(poll),
         ..EngineOptions::default()
     };
-    let summary = drive(backend, clock, store, opts, cli.quiet).await?;
+    let mode = progress::mode(run.display.no_progress, quiet);
+    let summary = drive(&c, store, opts, state, mode, verbose).await?;
     let store = Store::open(state)?;
-    out(&status_table(&plan, &store)?);
+    out(&status_table(&plan, &store, c.clock.now(), output_width())?);
     out(&next_hint(&summary, state));
     Ok(summary.exit_code())
 }
 
-/// Run the engine with a progress bar and Ctrl-C handling.
-async fn drive(
-    backend: Arc<dyn RdsBackend>,
-    clock: SharedClock,
+/// Run the engine with the progress display, the run log and Ctrl-C handling.
+pub(super) async fn drive(
+    c: &Connected,
     store: Store,
     opts: EngineOptions,
-    quiet: bool,
+    state: &Path,
+    mode: progress::Mode,
+    verbose: u8,
 ) -> Result<RunSummary> {
-    let mut engine = Engine::new(backend, clock, store, opts)?;
+    let log = logging::open_run_log(state)
+        .with_context(|| format!("opening the run log beside {}", state.display()))?;
+    let plan_id = store.plan()?.plan_id;
+    let total = store.databases()?.len();
+    let mut engine = Engine::new(c.backend.clone(), c.clock.clone(), store, opts)?;
+    tracing::info!(plan_id, backend = c.kind.as_str(), state = %state.display(), run_log = %log.display(), "run started");
+    recovery(
+        format!(
+            "the state file {} records every change made so far",
+            state.display()
+        ),
+        format!("rdsfleet resume --state {}", state.display()),
+    );
     let cancel = engine.canceller();
-    tokio::spawn(async move {
+    let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupt: finishing the call in flight, then stopping (state is saved)");
+            logging::eprint_line(
+                "\ninterrupt: finishing the call in flight, then stopping (state is saved)",
+            );
             cancel.cancel();
         }
     });
-    let total = engine.store().databases()?.len() as u64;
-    let bar = if quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} finished  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        b
-    };
-    let b2 = bar.clone();
+    let display = Arc::new(Display::new(mode, total, verbose > 0));
+    let last: Arc<Mutex<Option<Progress>>> = Arc::default();
+    let (d2, l2) = (display.clone(), last.clone());
     engine.on_progress(Box::new(move |p| {
-        let finished: usize = p
-            .counts
-            .iter()
-            .filter(|(s, _)| s.is_terminal() || **s == DbState::AwaitingApproval)
-            .map(|(_, n)| *n)
-            .sum();
-        b2.set_position(finished as u64);
-        let msg = p
-            .counts
-            .iter()
-            .map(|(s, n)| format!("{s} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        b2.set_message(format!("{msg}  (t={})", rfc3339(p.now)));
+        d2.update(p);
+        *l2.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
     }));
-    let summary = engine.run().await?;
-    bar.finish_and_clear();
+    let result = engine.run().await;
+    display.finish(last.lock().unwrap_or_else(|e| e.into_inner()).as_ref());
+    ctrl_c.abort();
+    let summary = result?;
+    tracing::info!(
+        counts = %progress::counts_line(&summary.counts),
+        interrupted = summary.interrupted,
+        halted = summary.halted.as_deref(),
+        api_calls = summary.api_calls,
+        "run ended"
+    );
     Ok(summary)
-}
-async fn demo(
-    databases: usize,
-    speed: f64,
-    seed: u64,
-    concurrency: usize,
-    problems: bool,
-    faults: &str,
-    dir: &Path,
-) -> Result<i32> {
-    let started = Instant::now();
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir)?;
-    let world = dir.join("sim-world.sqlite");
-    // Every upgrade keeps its old instance until cleanup, so a fleet-wide blue/green needs
-    // DBInstances quota for twice the fleet: the demo models an operator who raised it first.
-    let opts = sim::InitOptions {
-        databases,
-        seed,
-        speed,
-        clean: !problems,
-        faults: faults.to_string(),
-        instance_quota: Some(2 * databases as i64 + 40),
-        ..sim::InitOptions::default()
-    };
-    let summary = sim::init_world(&world, &opts, wall_now())?;
-    out(&format!("== sim init ==\n{summary}"));
-    let sim = SimBackend::open(&world)?;
-    let clock = sim.clock();
-    let backend: Arc<dyn RdsBackend> = Arc::new(sim);
-    let regions: Vec<String> = sim::SIM_REGIONS.iter().map(|s| s.to_string()).collect();
-    let reader = ReadOnly::new(backend.clone(), clock.clone());
-    let inv = inventory::discover(&reader, &regions, &[]).await?;
-    let mut targets = BTreeMap::new();
-    targets.insert("mysql".to_string(), "8.0".to_string());
-    targets.insert("postgres".to_string(), "16".to_string());
-    let engines: Vec<String> = targets.keys().cloned().collect();
-    let ctx = planner::gather_context(&reader, &regions, &engines).await;
-    let plan = planner::plan(
-        &inv,
-        &ctx,
-        &PlanRequest {
-            targets,
-            settings: PlanSettings::default(),
-            created_at: clock.now(),
-        },
-    )?;
-    let plan_path = dir.join("plan.json");
-    plan.save(&plan_path)?;
-    std::fs::write(dir.join("plan.md"), report::render_markdown(&plan))?;
-    out(&format!("== plan ==\n{}", report::render_text(&plan)));
-    let state = dir.join("state.sqlite");
-    let store = Store::create_or_open(&state, &plan, "sim", clock.now())?;
-    let sim_start = clock.now();
-    let opts = EngineOptions {
-        concurrency,
-        approve_switchover: true,
-        ..EngineOptions::default()
-    };
-    let summary = drive(backend, clock.clone(), store, opts, false).await?;
-    let store = Store::open(&state)?;
-    out(&format!(
-        "== apply --approve-switchover ==\n{}",
-        status_table(&plan, &store)?
-    ));
-    let run_report = dir.join("run-report.md");
-    let md = crate::runreport::render(&plan, &store.databases()?, &store.resources()?);
-    std::fs::write(&run_report, md).with_context(|| format!("writing {}", run_report.display()))?;
-    let sim = SimBackend::open(&world)?;
-    let trail = sim.trail(false)?;
-    let mutating = trail.iter().filter(|t| t.mutating).count();
-    let throttled = trail.iter().filter(|t| t.outcome == "Throttling").count();
-    out(&format!(
-        "\nsimulated time {:.1} h, wall time {:.1} s; API calls {} ({} mutating, {} throttled)\nfiles: {} (plan), {} (dry-run report), {} (state), {} (run report)\n{}",
-        (clock.now() - sim_start) as f64 / 3_600_000.0,
-        started.elapsed().as_secs_f64(),
-        trail.len(),
-        mutating,
-        throttled,
-        plan_path.display(),
-        dir.join("plan.md").display(),
-        state.display(),
-        run_report.display(),
-        next_hint(&summary, &state)
-    ));
-    Ok(summary.exit_code())
 }

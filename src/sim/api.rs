@@ -224,9 +224,17 @@ impl SimBackend {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let mut conn = self.lock();
-        match self.run_in(&mut conn, &faults, region, op, resource, &params, f) {
+        // The trail row of this call; a failed call's request id names it (`sim-<seq>`), as an
+        // AWS request id names the call in CloudTrail.
+        let call_seq = std::cell::Cell::new(None);
+        let r = self.run_in(
+            &mut conn, &faults, &call_seq, region, op, resource, &params, f,
+        );
+        let rid = call_seq.get().map(|seq| format!("sim-{seq:08}"));
+        match r {
+            Ok((Err(e), latency)) => (Err(e.with_request_id(rid)), latency),
             Ok(x) => x,
-            Err(e) => (Err(e), 0),
+            Err(e) => (Err(e.with_request_id(rid)), 0),
         }
     }
 
@@ -236,6 +244,7 @@ impl SimBackend {
         &self,
         conn: &mut Connection,
         faults: &FaultSpec,
+        call_seq: &std::cell::Cell<Option<i64>>,
         region: &str,
         op: Op,
         resource: &str,
@@ -254,6 +263,7 @@ impl SimBackend {
                 r.get(0)
             })
             .sq()?;
+        call_seq.set(Some(seq));
         let salt = seq.to_string();
         let keys = [resource, op.name()];
         let latency = if faults.applies("latency", &keys) {

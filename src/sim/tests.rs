@@ -507,6 +507,11 @@ async fn throttling_after_burst_recovers_at_sustained_rate() {
             .await
             .unwrap_err();
     assert_eq!(e.code, "Throttling");
+    // A failed call's request id names its trail row (as an AWS request id names the call).
+    let rid = e.request_id.clone().expect("a request id");
+    let row = w.b.trail(false).unwrap().into_iter().last().unwrap();
+    assert_eq!(rid, format!("sim-{:08}", row.seq));
+    assert_eq!(row.action, "CreateDBSnapshot");
     // Buckets are per region.
     w.b.describe_instance_quota(SIM_REGIONS[1]).await.unwrap();
     w.advance(1);

@@ -66,22 +66,22 @@ fn bad_input_exits_2_and_changes_nothing() {
     assert_eq!(code(&o), 2);
     // Plan and apply act in one account: several profiles are refused before anything runs.
     let o = c.run(&[
+        "plan",
         "--profile",
         "a",
         "--profile",
         "b",
-        "plan",
         "--target",
         "mysql=8.0",
     ]);
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("one account"));
     let o = c.run(&[
+        "inventory",
         "--backend",
         "sim",
         "--sim-world",
         "missing.sqlite",
-        "inventory",
     ]);
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("sim init"));
@@ -285,8 +285,36 @@ fn demo_runs_end_to_end() {
     let o = c.run(&["demo", "--databases", "10", "--speed", "5000", "--dir", "d"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(code(&o), 0, "{out}\n{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.contains("done"), "{out}");
+    // The interesting cases by default: blocked with fixes, the gate, a staged failure.
+    for want in [
+        "Staged problem cases",
+        "Staged failure: the simulator will roll back the switchover of",
+        "stopped at the approval gate",
+        "failed: switchover failed",
+        "behaved as designed",
+        "run-report.html",
+    ] {
+        assert!(out.contains(want), "demo output lacks {want:?}:\n{out}");
+    }
     assert!(Path::new(&c.path("d/plan.md")).exists());
+    assert!(Path::new(&c.path("d/run-report.html")).exists());
+    // --clean: nothing staged, everything done.
+    let o = c.run(&[
+        "demo",
+        "--databases",
+        "6",
+        "--speed",
+        "5000",
+        "--dir",
+        "d2",
+        "--clean",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}");
+    assert!(
+        !out.contains("Staged failure") && out.contains("behaved as designed"),
+        "{out}"
+    );
 }
 
 /// Start `apply` with `-v` and return the child once it has logged its first side-effect intent.
@@ -513,7 +541,228 @@ fn policy_waves_are_approved_wave_by_wave() {
     assert!(wave_states(&st, 2).iter().all(|s| s == "done"), "{st}");
     let report = c.ok(&["report", "--state", "s.sqlite"]);
     assert!(
-        report.contains("## Databases") && report.contains("makespan"),
+        report.contains("## Timeline") && report.contains("makespan"),
         "{report}"
     );
+}
+
+/// Every command's `--help` works (exit 0) and shows an example; completions for the three
+/// shells; bad input is refused with exit 2, says what changed (nothing) and what to run next.
+#[test]
+fn help_completions_and_bad_input_say_what_to_do_next() {
+    let c = Cli::new();
+    for cmd in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["sim", "init", "--help"],
+        vec!["sim", "trail", "--help"],
+        vec!["inventory", "--help"],
+        vec!["plan", "--help"],
+        vec!["apply", "--help"],
+        vec!["resume", "--help"],
+        vec!["status", "--help"],
+        vec!["report", "--help"],
+        vec!["approve", "--help"],
+        vec!["cleanup", "--help"],
+        vec!["abort", "--help"],
+        vec!["iam-policy", "--help"],
+        vec!["completions", "--help"],
+    ] {
+        let help = c.ok(&cmd);
+        assert!(help.contains("Examples:\n  rdsfleet "), "{cmd:?}:\n{help}");
+    }
+    let demo_help = c.ok(&["demo", "--help"]);
+    for global_only in ["--profile", "--endpoint-url", "--region", "--backend"] {
+        assert!(
+            !demo_help.contains(global_only),
+            "demo --help shows {global_only}"
+        );
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let script = c.ok(&["completions", shell]);
+        assert!(
+            script.contains("rdsfleet") && script.len() > 1000,
+            "{shell}"
+        );
+    }
+    // The example `sim init --help` used to give is refused, before any world is made.
+    let o = c.run(&[
+        "sim",
+        "init",
+        "--faults",
+        "switchover-fail=0.05,transient=0.01",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("transient") && err.contains("changed: nothing"),
+        "{err}"
+    );
+    assert!(err.contains("next: rdsfleet sim init --help"), "{err}");
+    assert!(!c.path("world.sqlite").exists());
+    // A connection option on a command that does not connect is a usage error.
+    assert_eq!(code(&c.run(&["demo", "--profile", "prod"])), 2);
+    // A missing state file: nothing changed, and where state files are.
+    let o = c.run(&["status", "--state", "nope.sqlite"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2);
+    assert!(
+        err.contains("changed: nothing") && err.contains("next: ls state/"),
+        "{err}"
+    );
+    let o = c.run(&["report"]);
+    assert_eq!(code(&o), 2, "report needs a plan file or --state");
+}
+
+/// A fleet with problem cases and transient faults, applied with stderr not a terminal:
+/// plain timestamped progress on stderr only, exit 1 (blocked databases), then `status` (table
+/// cut to the width, `--db` history, `--watch`), the run log and the report formats.
+#[test]
+fn a_run_with_problems_status_run_log_and_reports() {
+    let c = Cli::new();
+    c.ok(&[
+        "sim",
+        "init",
+        "--databases",
+        "10",
+        "--seed",
+        "3",
+        "--speed",
+        "5000",
+        "--faults",
+        "5xx=0.05",
+    ]);
+    c.ok(&[
+        "plan",
+        "--target",
+        "mysql=8.0",
+        "--target",
+        "postgres=16",
+        "-o",
+        "plan.json",
+    ]);
+    let o = c.run(&[
+        "apply",
+        "plan.json",
+        "--state",
+        "s.sqlite",
+        "--approve-switchover",
+    ]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(code(&o), 1, "blocked databases make it 1:\n{out}\n{err}");
+    assert!(
+        err.contains(" finished: "),
+        "plain progress on stderr: {err}"
+    );
+    let stamped = err
+        .lines()
+        .filter(|l| l.contains(" finished: "))
+        .all(|l| l.as_bytes().get(4) == Some(&b'-') && l.contains('T') && l.contains("Z "));
+    assert!(stamped, "timestamped: {err}");
+    assert!(!out.contains('\r') && !out.contains('\u{1b}') && !err.contains('\r'));
+    assert!(!out.contains(" finished: "), "progress never on stdout");
+
+    // status: a table cut on word boundaries to COLUMNS.
+    let o = c
+        .cmd()
+        .env("COLUMNS", "90")
+        .args(["status", "--state", "s.sqlite"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        table.contains("IN STEP") && table.contains("WHY"),
+        "{table}"
+    );
+    for l in table.lines().filter(|l| l.contains("  ")) {
+        assert!(l.chars().count() <= 90 || !l.contains(' '), "too wide: {l}");
+    }
+    let o = c.run(&["status", "--state", "s.sqlite", "--json"]);
+    assert_eq!(code(&o), 1, "status exits 1 while databases are blocked");
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let blocked = st["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["state"] == "blocked")
+        .unwrap();
+    assert!(!blocked["why"].as_str().unwrap().is_empty());
+    let done = st["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["state"] == "done" && d["step"] == "verify")
+        .unwrap();
+    let id = done["identifier"].as_str().unwrap();
+    let o = c.run(&["status", "--state", "s.sqlite", "--db", id]);
+    let hist = String::from_utf8_lossy(&o.stdout);
+    for want in ["STEP", "switchover", "event(s)", "EVENT"] {
+        assert!(hist.contains(want), "--db history lacks {want}:\n{hist}");
+    }
+    // --watch ends by itself once the run is over.
+    let o = c.run(&[
+        "status",
+        "--state",
+        "s.sqlite",
+        "--watch",
+        "--interval",
+        "0",
+    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the run is over"));
+
+    // The run log: JSON lines, 0600, with database, step and request-id fields.
+    let log = c.path("s.log.jsonl");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // (`step` and `attempt` come with the engine's per-step span: see the engine's log calls.)
+    assert!(lines
+        .iter()
+        .any(|l| l["db"].is_string() && l["message"].as_str().unwrap().starts_with("intent:")));
+    assert!(
+        lines.iter().any(|l| l["request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("sim-"))),
+        "a failed call's request id is logged"
+    );
+    assert!(lines.iter().any(|l| l["message"] == "run ended"));
+
+    // Reports: Markdown on stdout, JSON, HTML to a file; the dry-run report in the same formats.
+    let md = String::from_utf8(c.run(&["report", "--state", "s.sqlite"]).stdout).unwrap();
+    assert!(
+        md.contains("## Time per step") && md.contains("## Failures and blocked"),
+        "{md}"
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        &String::from_utf8(
+            c.run(&["report", "--state", "s.sqlite", "--format", "json"])
+                .stdout,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        v["downtime_source"], "measured",
+        "the simulator measured it"
+    );
+    let o = c.run(&[
+        "report", "--state", "s.sqlite", "--format", "html", "-o", "r.html",
+    ]);
+    assert!(o.stdout.is_empty(), "with -o nothing on stdout");
+    let html = std::fs::read_to_string(c.path("r.html")).unwrap();
+    assert!(html.contains("<svg class=\"gantt\""));
+    let plan_html = c.ok(&["report", "plan.json", "--format", "html"]);
+    assert!(plan_html.contains("<h2>Blockers</h2>"), "{plan_html}");
+    let plan_json: serde_json::Value =
+        serde_json::from_str(&c.ok(&["report", "plan.json", "--format", "json"])).unwrap();
+    assert!(plan_json["counts"]["blocked"].as_u64().unwrap() > 0);
 }

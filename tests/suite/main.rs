@@ -7,4 +7,5 @@ mod cli;
 mod common;
 mod engine;
 mod faults;
+mod htmlshot;
 mod rollout;

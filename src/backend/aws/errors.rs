@@ -8,6 +8,7 @@
 
 use crate::backend::{BackendError, ErrorKind};
 use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::operation::RequestId;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceError;
@@ -223,8 +224,31 @@ pub(crate) fn kind_from_status(status: u16) -> ErrorKind {
     }
 }
 
+/// The request id of a failed call, as the SDK recorded it in the error metadata (the SDK
+/// takes it from the `x-amzn-RequestId` response header, which RDS sends with every answer;
+/// the same id is in the error body's `<RequestId>`), else read from the raw response's
+/// headers. `None` when no response came back (timeout, connection refused).
+fn request_id<E>(err: &SdkError<E, HttpResponse>) -> Option<String>
+where
+    E: ProvideErrorMetadata,
+{
+    let from_body = match err {
+        SdkError::ServiceError(ctx) => ctx.err().meta().request_id(),
+        _ => None,
+    };
+    from_body.or_else(|| err.request_id()).map(str::to_string)
+}
+
 /// Classify an SDK error from operation `op` (the action name, e.g. `CreateDBSnapshot`).
 pub(crate) fn classify<E>(op: &str, err: SdkError<E, HttpResponse>) -> BackendError
+where
+    E: TypedKind + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let rid = request_id(&err);
+    classify_kind(op, err).with_request_id(rid)
+}
+
+fn classify_kind<E>(op: &str, err: SdkError<E, HttpResponse>) -> BackendError
 where
     E: TypedKind + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

@@ -686,3 +686,62 @@ async fn instances_report_their_db_cluster() {
         "filled by discovery, not by the describe"
     );
 }
+
+/// An RDS (query protocol) error response as AWS sends it: the request id in the body and in
+/// the `x-amzn-RequestId` header.
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+fn rds_error_response(
+    status: u16,
+    code: &str,
+    body_id: Option<&str>,
+    header_id: Option<&str>,
+) -> HttpResponse {
+    let id = body_id
+        .map(|i| format!("<RequestId>{i}</RequestId>"))
+        .unwrap_or_default();
+    let body = format!(
+        "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>mocked</Message></Error>{id}</ErrorResponse>"
+    );
+    let mut r = HttpResponse::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+        aws_smithy_types::body::SdkBody::from(body),
+    );
+    if let Some(h) = header_id {
+        r.headers_mut().insert("x-amzn-RequestId", h.to_string());
+    }
+    r
+}
+
+#[tokio::test]
+async fn request_ids_are_carried_from_the_response() {
+    let typed = mock!(Client::create_db_snapshot).then_http_response(|| {
+        rds_error_response(400, "DBSnapshotAlreadyExists", Some("id-1"), Some("id-1"))
+    });
+    let b = backend(&[&typed]);
+    let e = b
+        .create_snapshot(REGION, "a", "s", &Tags::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e:?}");
+    assert_eq!(e.request_id.as_deref(), Some("id-1"));
+    assert!(!e.to_string().contains("id-1"), "not part of the message");
+
+    let generic = mock!(Client::describe_db_instances)
+        .then_http_response(|| rds_error_response(403, "AccessDenied", None, Some("id-2")));
+    let b = backend(&[&generic]);
+    let e = b
+        .describe_instances(REGION, &InstanceQuery::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AccessDenied, "{e:?}");
+    assert_eq!(e.request_id.as_deref(), Some("id-2"));
+    // No response, no id (the other mocked errors carry no header).
+    let bare = mock!(Client::describe_db_instances)
+        .then_error(|| DescribeDBInstancesError::generic(coded("AccessDenied")));
+    let e = backend(&[&bare])
+        .describe_instances(REGION, &InstanceQuery::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.request_id, None);
+}
