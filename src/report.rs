@@ -820,6 +820,28 @@ mod tests {
         assert_eq!(rate(p, "mysql", "5.7", "2024-03-01"), 0.1);
         assert_eq!(rate(p, "mysql", "5.7", "2026-11-21"), 0.2);
         assert_eq!(rate(p, "mysql", "8.4", "2026-11-21"), 0.0);
+        // PostgreSQL 11 entered Extended Support on 2024-03-01, but was charged from 2024-04-01.
+        assert_eq!(rate(p, "postgres", "11", "2024-03-15"), 0.0);
+        assert_eq!(rate(p, "postgres", "11", "2024-04-01"), 0.1);
+        // An Extended Support minor is priced as its major.
+        assert_eq!(
+            rate(
+                p,
+                "mysql",
+                &major_version("mysql", "5.7.44-RDS.20240808"),
+                "2026-11-21"
+            ),
+            0.2
+        );
+        assert_eq!(
+            rate(
+                p,
+                "postgres",
+                &major_version("postgres", "11.22-rds.20240418"),
+                "2024-05-01"
+            ),
+            0.1
+        );
         assert_eq!(vcpus(p, "db.r6g.2xlarge"), Some(8));
         assert_eq!(vcpus(p, "db.weird"), None);
     }
