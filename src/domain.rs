@@ -61,6 +61,12 @@ pub struct DbInstance {
     pub allocated_storage_gib: i32,
     #[serde(default)]
     pub storage_type: String,
+    /// Provisioned IOPS (`Iops`): io1/io2, and gp3 at or above its baseline threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// Provisioned storage throughput in MiB/s (`StorageThroughput`, gp3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_throughput: Option<i32>,
     #[serde(default)]
     pub multi_az: bool,
     #[serde(default)]
@@ -247,7 +253,7 @@ pub struct BlueGreen {
 }
 
 /// Parameters of `CreateBlueGreenDeployment`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateBlueGreen {
     pub name: String,
     pub source_arn: String,
@@ -255,6 +261,15 @@ pub struct CreateBlueGreen {
     pub target_parameter_group: Option<String>,
     pub target_instance_class: Option<String>,
     pub target_storage_type: Option<String>,
+    /// `TargetIops`: provisioned IOPS for green (io1/io2 always, gp3 above its baseline).
+    #[serde(default)]
+    pub target_iops: Option<i32>,
+    /// `TargetStorageThroughput` in MiB/s (gp3 only).
+    #[serde(default)]
+    pub target_storage_throughput: Option<i32>,
+    /// `TargetAllocatedStorage` in GiB (e.g. to meet io1's 100 GiB minimum).
+    #[serde(default)]
+    pub target_allocated_storage: Option<i32>,
     pub tags: Tags,
 }
 
@@ -273,8 +288,22 @@ pub struct EngineVersion {
     pub engine: String,
     pub engine_version: String,
     pub parameter_group_family: String,
+    /// `available`, or `deprecated` (no longer offered for new instances; listed by
+    /// `DescribeDBEngineVersions` only with `IncludeAll=true`).
+    #[serde(default = "available")]
+    pub status: String,
     #[serde(default)]
     pub valid_upgrade_targets: Vec<UpgradeTarget>,
+}
+
+fn available() -> String {
+    "available".into()
+}
+
+impl EngineVersion {
+    pub fn is_deprecated(&self) -> bool {
+        self.status == "deprecated"
+    }
 }
 
 /// An account quota as `DescribeAccountAttributes` reports it (`AccountQuotaName` `DBInstances`).

@@ -1374,6 +1374,9 @@ impl Engine {
             target_parameter_group: Some(target.parameter_group.clone()),
             target_instance_class: target.instance_class.clone(),
             target_storage_type: target.storage_type.clone(),
+            target_iops: target.iops,
+            target_storage_throughput: target.storage_throughput,
+            target_allocated_storage: target.allocated_storage_gib,
             tags: managed_tags(&self.plan.plan_id),
         };
         self.budget(&p.region).await;

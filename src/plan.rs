@@ -164,6 +164,16 @@ pub struct TargetSpec {
     pub instance_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_type: Option<String>,
+    /// `TargetIops` to send: set whenever green's storage is io1/io2 and any storage setting
+    /// changes, and for gp3 above its baseline (see `planner::storage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// `TargetStorageThroughput` to send (gp3 at or above its baseline threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_throughput: Option<i32>,
+    /// `TargetAllocatedStorage` to send, in GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_storage_gib: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +237,33 @@ pub struct PlannedParameterGroup {
     pub renamed: Vec<(String, String)>,
     /// Identifiers of the databases whose green side uses this group.
     pub used_by: Vec<String>,
+    /// Every change from the source's values (renamed, dropped, values rewritten, values green
+    /// requires), with its reason: what the dry-run report lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<ParameterEdit>,
+    /// Values to set on this group once green serves: the source's own values of parameters
+    /// green needed otherwise at creation (`event_scheduler`). Apply after switchover, and only
+    /// once every database in `used_by` has switched over (before that, a green still
+    /// replicating shares the group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restore_after_switchover: Vec<crate::domain::ParameterChange>,
+}
+
+/// One change the plan makes to a source parameter, with its reason (for the dry-run report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterEdit {
+    /// The source parameter's name.
+    pub name: String,
+    /// Its value on the source (`None`: the source leaves it at the engine default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The name on green (`None`: not set on green).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_name: Option<String>,
+    /// The value on green (`None`: not set on green, the family default applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_value: Option<String>,
+    pub reason: String,
 }
 
 /// Switchover and retention settings that apply reads.
@@ -241,6 +278,15 @@ pub struct PlanSettings {
     /// Instance-class prefix map, e.g. `db.r5` -> `db.r7g`.
     #[serde(default)]
     pub class_map: Vec<(String, String)>,
+    /// `--iops`: provisioned IOPS for green (io1/io2, gp3 at or above 400 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// `--storage-throughput`: MiB/s for green (gp3 at or above 400 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_throughput: Option<i32>,
+    /// `--allocated-storage`: GiB for green (e.g. io1's 100 GiB minimum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_storage_gib: Option<i32>,
 }
 
 impl Default for PlanSettings {
@@ -250,6 +296,9 @@ impl Default for PlanSettings {
             retention_hours: 72,
             storage_type: None,
             class_map: Vec::new(),
+            iops: None,
+            storage_throughput: None,
+            allocated_storage_gib: None,
         }
     }
 }
@@ -595,6 +644,8 @@ mod tests {
             dropped: vec![],
             renamed: vec![],
             used_by: vec!["a".into()],
+            edits: vec![],
+            restore_after_switchover: vec![],
         });
         plan.databases[0].source.parameter_group = Some("custom".into());
         plan.databases[0].target.as_mut().unwrap().parameter_group = String::new();

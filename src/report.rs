@@ -392,14 +392,15 @@ fn warnings(o: &mut String, plan: &Plan) {
     }
 }
 
-/// The parameter groups the plan creates and what changes in them.
+/// The parameter groups the plan creates and what changes in them: every carried value,
+/// every change from the source's values with its reason, and what is restored after
+/// switchover.
 fn parameter_changes(o: &mut String, plan: &Plan) {
-    // Parameter changes.
     let _ = writeln!(o, "\n## Parameter changes\n");
     if plan.parameter_groups.is_empty() {
         let _ = writeln!(
             o,
-            "No custom parameter group to carry over: green uses the AWS default group of its family."
+            "No parameter group to create: green uses the source's group or the AWS default group of its family."
         );
     }
     for g in &plan.parameter_groups {
@@ -414,7 +415,7 @@ fn parameter_changes(o: &mut String, plan: &Plan) {
             g.used_by.join(", ")
         );
         if g.parameters.is_empty() {
-            let _ = writeln!(o, "No user-modified parameters carried over.");
+            let _ = writeln!(o, "No parameters set.");
         } else {
             let _ = writeln!(o, "| parameter | value | apply |\n|---|---|---|");
             for p in &g.parameters {
@@ -427,24 +428,59 @@ fn parameter_changes(o: &mut String, plan: &Plan) {
                 );
             }
         }
-        if !g.renamed.is_empty() {
+        parameter_edits(o, g);
+        if !g.restore_after_switchover.is_empty() {
             let r: Vec<String> = g
-                .renamed
+                .restore_after_switchover
                 .iter()
-                .map(|(a, b)| format!("`{a}` -> `{b}`"))
+                .map(|p| format!("`{}={}`", p.name, esc(&p.value)))
                 .collect();
-            let _ = writeln!(o, "\nRenamed: {}", r.join(", "));
-        }
-        if !g.dropped.is_empty() {
-            let r: Vec<String> = g.dropped.iter().map(|a| format!("`{a}`")).collect();
             let _ = writeln!(
                 o,
-                "\nDropped (no equivalent in {}): {}",
-                g.family,
+                "\nRestored on this group after switchover (the source's values), once every database using it has switched over: {}",
                 r.join(", ")
             );
         }
         let _ = writeln!(o);
+    }
+}
+
+/// The changes from the source's values, with their reasons (older plans: renames and drops).
+fn parameter_edits(o: &mut String, g: &crate::plan::PlannedParameterGroup) {
+    if !g.edits.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nChanged from the source:\n\n| source | green | why |\n|---|---|---|"
+        );
+        for e in &g.edits {
+            let from = match &e.value {
+                Some(v) => format!("`{}={}`", e.name, esc(v)),
+                None => format!("`{}` (default)", e.name),
+            };
+            let to = match (&e.to_name, &e.to_value) {
+                (Some(n), Some(v)) => format!("`{n}={}`", esc(v)),
+                _ => "not set (family default)".to_string(),
+            };
+            let _ = writeln!(o, "| {from} | {to} | {} |", esc(&e.reason));
+        }
+        return;
+    }
+    if !g.renamed.is_empty() {
+        let r: Vec<String> = g
+            .renamed
+            .iter()
+            .map(|(a, b)| format!("`{a}` -> `{b}`"))
+            .collect();
+        let _ = writeln!(o, "\nRenamed: {}", r.join(", "));
+    }
+    if !g.dropped.is_empty() {
+        let r: Vec<String> = g.dropped.iter().map(|a| format!("`{a}`")).collect();
+        let _ = writeln!(
+            o,
+            "\nDropped (no equivalent in {}): {}",
+            g.family,
+            r.join(", ")
+        );
     }
 }
 

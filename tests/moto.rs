@@ -349,6 +349,7 @@ async fn blue_green_round_trip(
         target_instance_class: None,
         target_storage_type: None,
         tags: managed_tags("p1"),
+        ..Default::default()
     };
     let created = b.create_blue_green(REGION, &req).await.unwrap();
     assert_eq!(created.name, "rdsfleet-p1-orders");
@@ -460,7 +461,7 @@ async fn unimplemented_operations_are_unavailable_after_one_request() {
     let b = backend(&moto).await;
     let before = moto.api_requests_with_status(500);
     let e = b
-        .describe_engine_versions(REGION, "mysql", Some("5.7.44"))
+        .describe_engine_versions(REGION, "mysql", Some("5.7.44"), true)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");

@@ -600,6 +600,7 @@ impl RdsBackend for AwsBackend {
         region: &str,
         engine: &str,
         version: Option<&str>,
+        include_all: bool,
     ) -> BResult<Vec<EngineVersion>> {
         let result = self
             .clients(region)?
@@ -607,6 +608,9 @@ impl RdsBackend for AwsBackend {
             .describe_db_engine_versions()
             .engine(engine)
             .set_engine_version(version.map(str::to_string))
+            // Without IncludeAll RDS lists only versions still offered for new instances, so a
+            // source on a deprecated minor (e.g. 5.7.33) would have no ValidUpgradeTarget.
+            .set_include_all(include_all.then_some(true))
             .max_records(MAX_RECORDS)
             .into_paginator()
             .items()

@@ -1,5 +1,5 @@
-//! `sim init`: the seeded fleet, the default parameter groups and the per-family parameter
-//! catalog (which parameters exist in which family, with their defaults and apply types).
+//! `sim init`: the seeded fleet and the default parameter groups. (Which parameters exist in
+//! which family, with their defaults and accepted values, is [`super::params`].)
 //!
 //! The fleet mimics an organisation that has drifted: mostly MySQL 5.7 across two regions,
 //! some PostgreSQL 12/13, read replicas, custom parameter groups with user-modified
@@ -39,64 +39,6 @@ pub const SHARED_GROUP: &str = "shared-mysql57-params";
 
 pub fn arn(region: &str, kind: &str, id: &str) -> String {
     format!("arn:aws:rds:{region}:{SIM_ACCOUNT_ID}:{kind}:{id}")
-}
-
-/// The parameters of a family: (name, engine default, apply type).
-pub fn family_params(family: &str) -> Vec<(&'static str, &'static str, &'static str)> {
-    let mysql_common: &[(&str, &str, &str)] = &[
-        (
-            "max_connections",
-            "{DBInstanceClassMemory/12582880}",
-            "dynamic",
-        ),
-        (
-            "innodb_buffer_pool_size",
-            "{DBInstanceClassMemory*3/4}",
-            "static",
-        ),
-        ("innodb_lock_wait_timeout", "50", "dynamic"),
-        ("innodb_file_per_table", "1", "dynamic"),
-        ("innodb_log_file_size", "134217728", "static"),
-        ("innodb_flush_log_at_trx_commit", "1", "dynamic"),
-        ("binlog_format", "MIXED", "dynamic"),
-        ("event_scheduler", "OFF", "dynamic"),
-        ("lower_case_table_names", "0", "static"),
-        ("slow_query_log", "0", "dynamic"),
-        ("long_query_time", "10", "dynamic"),
-        ("sql_mode", "NO_ENGINE_SUBSTITUTION", "dynamic"),
-        ("character_set_server", "latin1", "dynamic"),
-    ];
-    let mut v: Vec<(&str, &str, &str)> = Vec::new();
-    if family.starts_with("mysql5.") || family.starts_with("mariadb") {
-        v.extend_from_slice(mysql_common);
-        v.push(("tx_isolation", "REPEATABLE-READ", "dynamic"));
-        if family.starts_with("mysql5.") {
-            v.push(("query_cache_size", "1048576", "dynamic"));
-            v.push(("query_cache_type", "0", "dynamic"));
-        }
-    } else if family.starts_with("mysql8.") {
-        v.extend_from_slice(mysql_common);
-        v.push(("transaction_isolation", "REPEATABLE-READ", "dynamic"));
-        v.push(("innodb_redo_log_capacity", "104857600", "dynamic"));
-    } else if family.starts_with("postgres") {
-        v.extend_from_slice(&[
-            (
-                "max_connections",
-                "{DBInstanceClassMemory/9531392}",
-                "static",
-            ),
-            ("shared_buffers", "{DBInstanceClassMemory/32768}", "static"),
-            ("work_mem", "4096", "dynamic"),
-            ("maintenance_work_mem", "65536", "dynamic"),
-            ("rds.logical_replication", "0", "static"),
-            ("max_wal_senders", "10", "static"),
-            ("max_replication_slots", "20", "static"),
-            ("log_min_duration_statement", "-1", "dynamic"),
-            ("random_page_cost", "4", "dynamic"),
-            ("rds.force_ssl", "0", "dynamic"),
-        ]);
-    }
-    v
 }
 
 struct Gen<'a> {
@@ -308,6 +250,8 @@ impl<'a> Gen<'a> {
             instance_class: class,
             allocated_storage_gib: storage,
             storage_type: if self.rng.unit() < 0.6 { "gp2" } else { "gp3" }.into(),
+            iops: None,
+            storage_throughput: None,
             multi_az: env == "prod",
             parameter_groups: vec![ParameterGroupStatus {
                 name: group,

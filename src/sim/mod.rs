@@ -155,6 +155,7 @@
 mod api;
 pub mod faults;
 mod fleet;
+pub mod params;
 pub mod rng;
 mod store;
 
