@@ -207,6 +207,21 @@ fn header(o: &mut String, plan: &Plan) {
     if let Some(st) = &s.storage_type {
         let _ = writeln!(o, "- Storage type for green: `{st}`");
     }
+    let asked: Vec<String> = [
+        s.iops.map(|i| format!("{i} IOPS")),
+        s.storage_throughput.map(|t| format!("{t} MiB/s")),
+        s.allocated_storage_gib.map(|g| format!("{g} GiB")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !asked.is_empty() {
+        let _ = writeln!(
+            o,
+            "- Storage asked for green: {} (per database in the wave tables)",
+            asked.join(", ")
+        );
+    }
     if !s.class_map.is_empty() {
         let m: Vec<String> = s
             .class_map
@@ -336,10 +351,7 @@ fn waves(o: &mut String, plan: &Plan, actionable: &[&PlannedDatabase]) {
                 Some(c) => format!("{} -> {c}", d.source.instance_class),
                 None => d.source.instance_class.clone(),
             };
-            let storage = match &t.storage_type {
-                Some(st) => format!("{} -> {st}", d.source.storage_type),
-                None => d.source.storage_type.clone(),
-            };
+            let storage = storage_cell(d, t);
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {} | {} | {} | `{}` | {} | {} | {} |",
@@ -365,6 +377,25 @@ fn waves(o: &mut String, plan: &Plan, actionable: &[&PlannedDatabase]) {
             );
         }
     }
+}
+
+/// Green's storage as the wave table shows it: type, then what the deployment request sets
+/// (`gp2 -> io1, 3000 IOPS, 50 -> 100 GiB`).
+fn storage_cell(d: &PlannedDatabase, t: &crate::plan::TargetSpec) -> String {
+    let mut cell = match &t.storage_type {
+        Some(st) => format!("{} -> {st}", d.source.storage_type),
+        None => d.source.storage_type.clone(),
+    };
+    if let Some(i) = t.iops {
+        cell.push_str(&format!(", {i} IOPS"));
+    }
+    if let Some(tp) = t.storage_throughput {
+        cell.push_str(&format!(", {tp} MiB/s"));
+    }
+    if let Some(g) = t.allocated_storage_gib {
+        cell.push_str(&format!(", {} -> {g} GiB", d.source.allocated_storage_gib));
+    }
+    cell
 }
 
 /// Every warning in full.
@@ -845,6 +876,22 @@ mod tests {
         }
         let text = render_text(&fixture_plan());
         assert!(text.contains("blocked"), "{text}");
+    }
+
+    #[test]
+    fn storage_cell_shows_what_the_request_sets() {
+        let mut plan = fixture_plan();
+        let d = plan
+            .databases
+            .iter_mut()
+            .find(|d| d.identifier == "billing-db")
+            .unwrap();
+        let t = d.target.as_mut().unwrap();
+        t.storage_type = Some("io1".into());
+        t.iops = Some(3000);
+        t.allocated_storage_gib = Some(300);
+        let t = t.clone();
+        assert_eq!(storage_cell(d, &t), "gp2 -> io1, 3000 IOPS, 200 -> 300 GiB");
     }
 
     #[test]

@@ -499,6 +499,11 @@ impl RdsBackend for AwsBackend {
             .set_target_db_parameter_group_name(req.target_parameter_group.clone())
             .set_target_db_instance_class(req.target_instance_class.clone())
             .set_target_storage_type(req.target_storage_type.clone())
+            // Provisioned-IOPS storage needs its IOPS, and gp3 above its baseline may take
+            // IOPS and throughput: the planner decides which are needed (planner::storage).
+            .set_target_iops(req.target_iops)
+            .set_target_storage_throughput(req.target_storage_throughput)
+            .set_target_allocated_storage(req.target_allocated_storage)
             .set_tags(Some(convert::tags_to(&req.tags)))
             .send()
             .await

@@ -3,9 +3,11 @@
 //! arrives in a [`PlanContext`] (gathered by [`gather_context`], or [`PlanContext::offline`])
 //! and a [`PlanRequest`] (whose `created_at` the caller reads from its clock).
 //!
-//! Owns: target parsing, upgrade-path resolution ([`paths`]), pre-checks ([`prechecks`]),
-//! parameter-group mapping ([`params`]), modernisation (`--storage-type`, `--class-map`),
-//! replica topology, quota headroom, and drift between a plan and live instances ([`drift`]).
+//! Owns: target parsing, upgrade-path resolution ([`paths`]) against each region's catalog,
+//! pre-checks ([`prechecks`]), parameter-group planning ([`params`]: names, values, what green
+//! requires and what to restore after switchover), green's storage ([`storage`]), class
+//! mapping (`--class-map`), replica topology, quota headroom, and drift between a plan and
+//! live instances ([`drift`]).
 //!
 //! ## Decisions
 //! - **Multi-hop paths are refused**, with blocker `multi-hop-upgrade` naming the intermediate
@@ -19,6 +21,11 @@
 //! - Databases of engines with no `--target` are listed as `skip`.
 //! - Quota headroom is all-or-nothing per region: old instances stay (retention) after
 //!   switchover, so every green copy is an extra instance until cleanup.
+//! - Each database is planned with its own region's catalog (versions and valid targets differ
+//!   by region), asked with `IncludeAll` so deprecated source minors keep their targets.
+//! - Green gets a parameter group this plan creates whenever the family changes under a
+//!   custom group, or green needs values its group would lack (`event_scheduler=OFF`, which
+//!   MySQL 8.0 does not default to), default source groups included.
 //!
 //! ## Finding codes
 //! | code | kind | fix |
@@ -40,6 +47,11 @@
 //! | `target-below-current` | blocker | choose a target >= running version |
 //! | `no-upgrade-path` | blocker | choose a valid upgrade target |
 //! | `multi-hop-upgrade` | blocker | plan the named intermediate major first |
+//! | `storage-size-invalid` | blocker | `--allocated-storage` within the storage type's range |
+//! | `storage-iops-required` | blocker | `--iops` for io1/io2 (range given) |
+//! | `storage-iops-invalid` | blocker | IOPS/throughput within what RDS accepts for the type and size |
+//! | `storage-iops-lower` | warning | green gets fewer IOPS than the source provisions: `--iops` |
+//! | `storage-shrink` | warning | smaller than the source: green fails if the data does not fit |
 //! | `deletion-protection` | warning | kept on; never turned off silently |
 //! | `binlog-format-not-row` | warning | a MySQL source group sets `binlog_format` to other than ROW: set ROW |
 //! | `logical-replication-unknown` | warning | re-run discovery live |

@@ -1,10 +1,11 @@
 //! `sim init`: the seeded fleet and the default parameter groups. (Which parameters exist in
 //! which family, with their defaults and accepted values, is [`super::params`].)
 //!
-//! The fleet mimics an organisation that has drifted: mostly MySQL 5.7 across two regions,
-//! some PostgreSQL 12/13, read replicas, custom parameter groups with user-modified
-//! parameters, and (unless `clean`) one or more databases for each problem case listed in
-//! [`PROBLEM_SHARES`]. Each problem database has exactly one problem, so counts add up.
+//! The fleet mimics an organisation that has drifted: mostly MySQL 5.7 across two regions
+//! (some on Extended Support minors `5.7.44-rds.*`, a few on the deprecated `5.7.33`), some
+//! PostgreSQL 12/13, read replicas, custom parameter groups with user-modified parameters
+//! (5.7 groups with the 5.7 `sql_mode`, `event_scheduler=ON`, variables 8.0 removed), and
+//! (unless `clean`) one or more databases for each problem case listed in [`PROBLEM_SHARES`]. Each problem database has exactly one problem, so counts add up.
 
 use super::rng::{self, SplitMix};
 use super::store::{self, InstRow, PgRow};
@@ -67,6 +68,12 @@ const TEAMS: &[&str] = &[
 ];
 const APPS: &[&str] = &[
     "db", "api", "ledger", "events", "reports", "core", "sessions", "jobs", "audit", "users",
+];
+/// MySQL 5.7 Extended Support minors, as `DescribeDBEngineVersions` names them.
+const MYSQL57_EXTENDED: &[&str] = &[
+    "5.7.44-rds.20240808",
+    "5.7.44-rds.20250508",
+    "5.7.44-rds.20251212",
 ];
 const MYSQL57: &[&str] = &[
     "5.7.37", "5.7.38", "5.7.39", "5.7.40", "5.7.41", "5.7.42", "5.7.43", "5.7.44", "5.7.44",
@@ -148,6 +155,52 @@ impl<'a> Gen<'a> {
         });
     }
 
+    /// A 5.7 minor as real estates run them: mostly community minors, some on an Extended
+    /// Support minor (`5.7.44-rds.*`), a few on a minor no longer offered (`5.7.33`). The
+    /// extra draws hash the seed and the pick (no draw from the fleet stream, so the rest of
+    /// the fleet is unchanged).
+    fn mysql57_version(&mut self) -> &'static str {
+        let v = *self.rng.pick(MYSQL57);
+        let n = self.instances.len().to_string();
+        let u = rng::unit(self.seed, &["mysql57-minor", &n]);
+        if u < 0.12 {
+            self.pick_hashed(&n, MYSQL57_EXTENDED)
+        } else if u < 0.18 {
+            "5.7.33"
+        } else {
+            v
+        }
+    }
+
+    fn pick_hashed(&self, salt: &str, xs: &[&'static str]) -> &'static str {
+        let i = (rng::unit(self.seed, &["pick", salt]) * xs.len() as f64) as usize;
+        xs[i.min(xs.len() - 1)]
+    }
+
+    /// The 5.7 settings that real custom groups carry and MySQL 8.0 refuses or changed:
+    /// the 5.7 `sql_mode` with `NO_AUTO_CREATE_USER`, `event_scheduler=ON`, removed variables.
+    /// Hashed per group name, so the fleet stream is unchanged.
+    fn legacy_57_params(&self, name: &str) -> Vec<(&'static str, &'static str)> {
+        let u = |k: &str| rng::unit(self.seed, &["legacy57", name, k]);
+        let mut p = vec![];
+        if u("sql_mode") < 0.5 {
+            p.push((
+                "sql_mode",
+                "STRICT_TRANS_TABLES,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION",
+            ));
+        }
+        if u("event_scheduler") < 0.3 {
+            p.push(("event_scheduler", "ON"));
+        }
+        if u("show_compatibility_56") < 0.2 {
+            p.push(("show_compatibility_56", "ON"));
+        }
+        if u("innodb_stats_sample_pages") < 0.15 {
+            p.push(("innodb_stats_sample_pages", "16"));
+        }
+        p
+    }
+
     /// Make one primary instance (no replicas yet).
     fn primary(&mut self, region: &str, engine: Engine, problem: Option<&str>) -> InstRow {
         let env = *self
@@ -156,7 +209,7 @@ impl<'a> Gen<'a> {
         let id = self.name(env);
         let team = id.split('-').next().unwrap_or("platform").to_string();
         let (eng, version, family) = match engine {
-            Engine::Mysql57 => ("mysql", *self.rng.pick(MYSQL57), "mysql5.7"),
+            Engine::Mysql57 => ("mysql", self.mysql57_version(), "mysql5.7"),
             Engine::Mysql56 => ("mysql", "5.6.51", "mysql5.6"),
             Engine::Postgres => {
                 let v = *self.rng.pick(PG);
@@ -228,6 +281,7 @@ impl<'a> Gen<'a> {
                     p.push(("slow_query_log", "1"));
                     p.push(("long_query_time", "2"));
                 }
+                p.extend(self.legacy_57_params(&name));
                 self.group(region, &name, "mysql5.7", &p);
                 name
             }

@@ -1615,3 +1615,35 @@ fn speed_change_keeps_time_continuous() {
     );
     assert!(set_world_speed(&p, 0.0).is_err());
 }
+
+/// Issue 10: the generated fleet has what real 5.7 estates have, so every rollout on it goes
+/// through the Extended Support and deprecated minors and the 5.7 settings 8.0 refuses.
+#[tokio::test]
+async fn fleet_runs_extended_support_and_deprecated_minors_and_57_settings() {
+    let w = world(InitOptions::default());
+    let mut versions = std::collections::BTreeSet::new();
+    let mut settings = std::collections::BTreeSet::new();
+    for region in SIM_REGIONS {
+        for i in w.all(region).await {
+            versions.insert(i.engine_version.clone());
+            let g = i.parameter_group().unwrap().name.clone();
+            if g.ends_with("-mysql57") {
+                for p in w.b.describe_parameters(region, &g, true).await.unwrap() {
+                    settings.insert(format!("{}={}", p.name, p.value.unwrap_or_default()));
+                }
+            }
+        }
+    }
+    assert!(
+        versions.iter().any(|v| is_extended_support_minor(v)),
+        "{versions:?}"
+    );
+    assert!(versions.contains("5.7.33"), "{versions:?}");
+    for s in [
+        "sql_mode=STRICT_TRANS_TABLES,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION",
+        "event_scheduler=ON",
+        "show_compatibility_56=ON",
+    ] {
+        assert!(settings.contains(s), "{s} not in {settings:?}");
+    }
+}

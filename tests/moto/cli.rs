@@ -38,7 +38,7 @@ impl Rf {
         .unwrap();
         rf
     }
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
     fn cmd(&self) -> Command {
@@ -61,7 +61,7 @@ impl Rf {
             .env_remove("RUST_LOG");
         c
     }
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
     pub(crate) fn ok(&self, args: &[&str]) -> String {
@@ -89,7 +89,7 @@ impl Rf {
         ]);
         serde_json::from_str(&std::fs::read_to_string(self.path("plan.json")).unwrap()).unwrap()
     }
-    fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         serde_json::from_str(&self.ok(&["status", "--state", "s.sqlite", "--json"])).unwrap()
     }
     /// `resume` until it exits 0 (a SIGKILLed run may leave a step to retry once).

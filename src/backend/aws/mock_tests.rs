@@ -344,6 +344,65 @@ async fn created_resources_carry_the_managed_tags() {
     assert_eq!(g.status, BgStatus::Provisioning);
 }
 
+/// Issue 10 item 5: provisioned-IOPS storage reaches the request (TargetIops,
+/// TargetStorageThroughput, TargetAllocatedStorage), and nothing is sent when not planned.
+#[tokio::test]
+async fn create_blue_green_sends_the_planned_storage() {
+    let io1 = mock!(Client::create_blue_green_deployment)
+        .match_requests(|r| {
+            r.target_storage_type() == Some("io1")
+                && r.target_iops() == Some(3000)
+                && r.target_allocated_storage() == Some(100)
+                && r.target_storage_throughput().is_none()
+        })
+        .then_output(|| {
+            CreateBlueGreenDeploymentOutput::builder()
+                .blue_green_deployment(
+                    sdk::BlueGreenDeployment::builder()
+                        .blue_green_deployment_identifier("bgd-1")
+                        .status("PROVISIONING")
+                        .build(),
+                )
+                .build()
+        });
+    let plain = mock!(Client::create_blue_green_deployment)
+        .match_requests(|r| {
+            r.target_storage_type().is_none()
+                && r.target_iops().is_none()
+                && r.target_allocated_storage().is_none()
+                && r.target_storage_throughput().is_none()
+        })
+        .then_output(|| {
+            CreateBlueGreenDeploymentOutput::builder()
+                .blue_green_deployment(
+                    sdk::BlueGreenDeployment::builder()
+                        .blue_green_deployment_identifier("bgd-2")
+                        .status("PROVISIONING")
+                        .build(),
+                )
+                .build()
+        });
+    let b = backend(&[&io1, &plain]);
+    let req = CreateBlueGreen {
+        name: "n".into(),
+        source_arn: "arn:src".into(),
+        target_engine_version: "8.0.42".into(),
+        target_storage_type: Some("io1".into()),
+        target_iops: Some(3000),
+        target_allocated_storage: Some(100),
+        ..Default::default()
+    };
+    b.create_blue_green(REGION, &req).await.unwrap();
+    let req = CreateBlueGreen {
+        name: "m".into(),
+        source_arn: "arn:src".into(),
+        target_engine_version: "8.0.42".into(),
+        ..Default::default()
+    };
+    b.create_blue_green(REGION, &req).await.unwrap();
+    assert_eq!((io1.num_calls(), plain.num_calls()), (1, 1));
+}
+
 #[tokio::test]
 async fn delete_instance_always_takes_a_final_snapshot() {
     let del = mock!(Client::delete_db_instance)
