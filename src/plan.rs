@@ -585,6 +585,21 @@ impl Plan {
         })
     }
 
+    /// The parameter groups whose `restore_after_switchover` values are due: every database
+    /// using the group has switched over (`switched(region, identifier)`), so no green still
+    /// replicating shares it. For the engine's restore step (`ModifyDBParameterGroup` with
+    /// the group's `restore_after_switchover`, `immediate`: the parameters are dynamic).
+    pub fn restores_due(
+        &self,
+        switched: &dyn Fn(&str, &str) -> bool,
+    ) -> Vec<&PlannedParameterGroup> {
+        self.parameter_groups
+            .iter()
+            .filter(|g| !g.restore_after_switchover.is_empty())
+            .filter(|g| g.used_by.iter().all(|id| switched(&g.region, id)))
+            .collect()
+    }
+
     pub fn database(&self, region: &str, identifier: &str) -> Option<&PlannedDatabase> {
         self.databases
             .iter()
@@ -623,6 +638,34 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::domain::ParameterChange;
+
+    #[test]
+    fn restores_are_due_once_every_user_of_the_group_switched_over() {
+        let mut plan = crate::store::test_plan();
+        let restore = vec![ParameterChange {
+            name: "event_scheduler".into(),
+            value: "ON".into(),
+            apply_method: "immediate".into(),
+        }];
+        plan.parameter_groups.push(PlannedParameterGroup {
+            region: "us-east-1".into(),
+            name: "g".into(),
+            family: "mysql8.0".into(),
+            source_group: "legacy".into(),
+            source_family: "mysql5.7".into(),
+            description: "d".into(),
+            parameters: vec![],
+            dropped: vec![],
+            renamed: vec![],
+            used_by: vec!["a".into(), "b".into()],
+            edits: vec![],
+            restore_after_switchover: restore.clone(),
+        });
+        assert!(plan.restores_due(&|_, id| id == "a").is_empty());
+        let due = plan.restores_due(&|r, _| r == "us-east-1");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].restore_after_switchover, restore);
+    }
 
     /// Regression: applying a policy re-finalizes the plan with a new id; every derived name
     /// must follow, or the plan fails its own hash check when loaded back.

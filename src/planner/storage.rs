@@ -202,16 +202,17 @@ fn gp3(c: &mut Ctx, rule: &TypeRule) {
         rule.throughput_min.unwrap_or(0),
         rule.throughput_max.unwrap_or(i32::MAX),
     );
-    // Carry what the source provisions above the baseline when green's storage changes.
-    let carry = c.changes && c.settings.storage_type.as_deref() == Some("gp3");
+    // Moving to gp3: carry what the source provisions above gp3's baseline, so green is not
+    // slower. Staying on gp3: green keeps the source's own values unless told otherwise.
+    let moves = c.out.green.storage_type.is_some();
     let iops = c.settings.iops.or_else(|| {
         c.source_iops()
-            .filter(|s| carry && *s > imin)
+            .filter(|s| moves && *s > imin)
             .map(|s| s.min(imax))
     });
     let throughput = c.settings.storage_throughput.or_else(|| {
         c.db.storage_throughput
-            .filter(|t| carry && *t > tmin)
+            .filter(|t| moves && *t > tmin)
             .map(|t| t.min(tmax))
     });
     if let Some(i) = iops.filter(|i| *i < imin || *i > imax) {
@@ -220,15 +221,18 @@ fn gp3(c: &mut Ctx, rule: &TypeRule) {
     if let Some(t) = throughput.filter(|t| *t < tmin || *t > tmax) {
         c.block("storage-iops-invalid", format!("{t} MiB/s is refused for gp3 of {} GiB: RDS accepts {tmin}-{tmax} at {from} GiB and above: pass --storage-throughput in that range", c.gib));
     }
+    // What green will run with: what is sent, else what it keeps, else the baseline.
+    let kept = |v: Option<i32>| if moves { None } else { v };
+    let green_iops = iops.or(kept(c.source_iops())).unwrap_or(imin);
     let ratio = rule.max_throughput_per_iops.unwrap_or(f64::MAX);
-    if let Some(t) = throughput {
-        let effective = iops.unwrap_or(imin);
-        if t as f64 > ratio * effective as f64 {
-            c.block("storage-iops-invalid", format!("{t} MiB/s needs at least {} IOPS on gp3 (at most {ratio} MiB/s per IOPS) and green would have {effective}: pass --iops {} or more, or a lower --storage-throughput", (t as f64 / ratio).ceil() as i32, (t as f64 / ratio).ceil() as i32));
+    if let Some(t) = throughput.or(kept(c.db.storage_throughput)) {
+        if t as f64 > ratio * green_iops as f64 {
+            let need = (t as f64 / ratio).ceil() as i32;
+            c.block("storage-iops-invalid", format!("{t} MiB/s needs at least {need} IOPS on gp3 (at most {ratio} MiB/s per IOPS) and green would have {green_iops}: pass --iops {need} or more, or a lower --storage-throughput"));
         }
     }
-    if let Some(s) = c.source_iops().filter(|s| *s > iops.unwrap_or(imin)) {
-        c.warn("storage-iops-lower", format!("the source provisions {s} IOPS and green on gp3 gets {}: pass --iops {} (gp3 allows up to {imax})", iops.unwrap_or(imin), s.min(imax)));
+    if let Some(s) = c.source_iops().filter(|s| *s > green_iops) {
+        c.warn("storage-iops-lower", format!("the source provisions {s} IOPS and green on gp3 gets {green_iops}: pass --iops {} (gp3 allows up to {imax})", s.min(imax)));
     }
     c.out.green.iops = iops;
     c.out.green.storage_throughput = throughput;
@@ -421,6 +425,14 @@ mod tests {
             settings(Some("gp3"), None, None, None),
         );
         assert_eq!(g, sent(Some("gp3"), None, None, None));
+        // gp3 kept, only grown: green keeps its provisioned IOPS, nothing to warn about.
+        let mut big = source("gp3", 500, Some(15000));
+        big.storage_throughput = Some(1000);
+        let (g, b, w) = check(big, settings(None, None, None, Some(800)));
+        assert_eq!(
+            (g, b.len(), w.len()),
+            (sent(None, None, None, Some(800)), 0, 0)
+        );
         // Explicit values, checked: throughput at most 0.25 MiB/s per IOPS.
         let (g, b, _) = check(
             source("gp2", 500, None),
