@@ -61,6 +61,12 @@ pub struct DbInstance {
     pub allocated_storage_gib: i32,
     #[serde(default)]
     pub storage_type: String,
+    /// Provisioned IOPS (`Iops`): io1/io2, and gp3 at or above its baseline threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// Provisioned storage throughput in MiB/s (`StorageThroughput`, gp3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_throughput: Option<i32>,
     #[serde(default)]
     pub multi_az: bool,
     #[serde(default)]
@@ -384,7 +390,7 @@ pub fn arn_resource_id(arn: &str) -> &str {
 }
 
 /// Parameters of `CreateBlueGreenDeployment`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateBlueGreen {
     pub name: String,
     pub source_arn: String,
@@ -392,6 +398,15 @@ pub struct CreateBlueGreen {
     pub target_parameter_group: Option<String>,
     pub target_instance_class: Option<String>,
     pub target_storage_type: Option<String>,
+    /// `TargetIops`: provisioned IOPS for green (io1/io2 always, gp3 above its baseline).
+    #[serde(default)]
+    pub target_iops: Option<i32>,
+    /// `TargetStorageThroughput` in MiB/s (gp3 only).
+    #[serde(default)]
+    pub target_storage_throughput: Option<i32>,
+    /// `TargetAllocatedStorage` in GiB (e.g. to meet io1's 100 GiB minimum).
+    #[serde(default)]
+    pub target_allocated_storage: Option<i32>,
     pub tags: Tags,
 }
 
@@ -410,8 +425,22 @@ pub struct EngineVersion {
     pub engine: String,
     pub engine_version: String,
     pub parameter_group_family: String,
+    /// `available`, or `deprecated` (no longer offered for new instances; listed by
+    /// `DescribeDBEngineVersions` only with `IncludeAll=true`).
+    #[serde(default = "available")]
+    pub status: String,
     #[serde(default)]
     pub valid_upgrade_targets: Vec<UpgradeTarget>,
+}
+
+fn available() -> String {
+    "available".into()
+}
+
+impl EngineVersion {
+    pub fn is_deprecated(&self) -> bool {
+        self.status == "deprecated"
+    }
 }
 
 /// An account quota as `DescribeAccountAttributes` reports it (`AccountQuotaName` `DBInstances`).
@@ -427,29 +456,66 @@ impl Quota {
     }
 }
 
-/// Compare two engine versions numerically component by component (`8.0.9` < `8.0.40`,
-/// `13.4` < `13.10`). Non-numeric components compare as strings after numeric ones.
+/// Compare two engine versions component by component, numerically where both components are
+/// numbers (`8.0.9` < `8.0.40`, `13.4` < `13.10`).
+///
+/// Components are separated by `.` or `-`, so RDS Extended Support minors, which AWS names
+/// `major.minor-RDS.YYYYMMDD` (MySQL `5.7.44-RDS.20240808`, PostgreSQL `11.22-rds.20240418`;
+/// optionally followed by `.Rn.YYYYMMDD`), sort after the community minor they patch and by
+/// date among themselves, and before the next community minor: `5.7.44` < `5.7.44-RDS.20240529`
+/// < `5.7.44-RDS.20240808` < `5.7.45`. (Amazon RDS User Guide, "Amazon RDS Extended Support
+/// version naming".) Non-numeric components compare case-insensitively and naturally (`R2` <
+/// `R10`), after numeric ones; a version that is a prefix of another sorts first.
 pub fn cmp_versions(a: &str, b: &str) -> Ordering {
-    let mut ai = a.split('.');
-    let mut bi = b.split('.');
-    loop {
-        match (ai.next(), bi.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let o = match (x.parse::<u64>(), y.parse::<u64>()) {
-                    (Ok(p), Ok(q)) => p.cmp(&q),
-                    (Ok(_), Err(_)) => Ordering::Less,
-                    (Err(_), Ok(_)) => Ordering::Greater,
-                    (Err(_), Err(_)) => x.cmp(y),
-                };
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
+    let xs: Vec<&str> = a.split(['.', '-']).collect();
+    let ys: Vec<&str> = b.split(['.', '-']).collect();
+    for (x, y) in xs.iter().zip(ys.iter()) {
+        let o = match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(p), Ok(q)) => p.cmp(&q),
+            (Ok(_), Err(_)) => Ordering::Less,
+            (Err(_), Ok(_)) => Ordering::Greater,
+            (Err(_), Err(_)) => cmp_natural(x, y),
+        };
+        if o != Ordering::Equal {
+            return o;
         }
     }
+    xs.len().cmp(&ys.len())
+}
+
+/// Case-insensitive comparison where runs of digits compare as numbers (`R2` < `R10`).
+fn cmp_natural(a: &str, b: &str) -> Ordering {
+    fn runs(s: &str) -> Vec<(bool, String)> {
+        let mut out: Vec<(bool, String)> = Vec::new();
+        for c in s.chars() {
+            let digit = c.is_ascii_digit();
+            match out.last_mut() {
+                Some((d, run)) if *d == digit => run.push(c.to_ascii_lowercase()),
+                _ => out.push((digit, c.to_ascii_lowercase().to_string())),
+            }
+        }
+        out
+    }
+    let (xs, ys) = (runs(a), runs(b));
+    for ((dx, x), (dy, y)) in xs.iter().zip(ys.iter()) {
+        let o = match (dx, dy) {
+            (true, true) => x
+                .trim_start_matches('0')
+                .len()
+                .cmp(&y.trim_start_matches('0').len())
+                .then_with(|| x.trim_start_matches('0').cmp(y.trim_start_matches('0'))),
+            _ => x.cmp(y),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    xs.len().cmp(&ys.len())
+}
+
+/// True for an RDS Extended Support minor (`5.7.44-RDS.20240808`, `11.22-rds.20240418`).
+pub fn is_extended_support_minor(version: &str) -> bool {
+    version.to_ascii_uppercase().contains("-RDS.")
 }
 
 /// True when `version` equals `prefix` or starts with `prefix` followed by a dot
@@ -486,6 +552,41 @@ mod tests {
         assert!(!version_has_prefix("8.04", "8.0"));
         assert_eq!(major_version("postgres", "13.15"), "13");
         assert_eq!(major_version("mysql", "5.7.44"), "5.7");
+    }
+
+    /// Regression (issue 10): Extended Support minors (`X.Y.Z-RDS.YYYYMMDD`) compared as
+    /// "non-numeric, so greater than anything", which put 5.7.44-RDS.20240808 above 5.7.45 and
+    /// 11.22-rds.20240418 above 11.23.
+    #[test]
+    fn extended_support_minors_sort_between_their_minor_and_the_next() {
+        let ordered = [
+            "5.7.33",
+            "5.7.44",
+            "5.7.44-RDS.20240408",
+            "5.7.44-rds.20240529",
+            "5.7.44-RDS.20240808",
+            "5.7.44-RDS.20240808.R2.20240810",
+            "5.7.44-RDS.20240808.R10.20240601",
+            "5.7.45",
+            "8.0.28",
+        ];
+        for (i, a) in ordered.iter().enumerate() {
+            for (j, b) in ordered.iter().enumerate() {
+                assert_eq!(cmp_versions(a, b), i.cmp(&j), "{a} vs {b}");
+            }
+        }
+        assert_eq!(cmp_versions("11.22-rds.20240418", "11.23"), Ordering::Less);
+        assert_eq!(
+            cmp_versions("11.22-RDS.20240418", "11.22-rds.20240418"),
+            Ordering::Equal
+        );
+        assert!(version_has_prefix("5.7.44-RDS.20240808", "5.7"));
+        assert!(!version_has_prefix("5.7.44-RDS.20240808", "5.7.4"));
+        assert_eq!(major_version("mysql", "5.7.44-RDS.20240808"), "5.7");
+        assert_eq!(major_version("postgres", "11.22-rds.20240418"), "11");
+        assert!(is_extended_support_minor("5.7.44-RDS.20240808"));
+        assert!(is_extended_support_minor("11.22-rds.20240418"));
+        assert!(!is_extended_support_minor("5.7.44"));
     }
 
     #[test]

@@ -378,6 +378,8 @@ pub(crate) mod fake {
         pub instances: Vec<DbInstance>,
         pub groups: Vec<(String, ParameterGroup, Vec<Parameter>)>,
         pub engine_versions: Option<Vec<EngineVersion>>,
+        /// Per-region answers, preferred over `engine_versions` for their region.
+        pub engine_versions_in: std::collections::BTreeMap<String, Vec<EngineVersion>>,
         pub quota: Option<Quota>,
         /// Proxies with their targets; `None`: `DescribeDBProxies` is unavailable.
         pub proxies: Option<Vec<(DbProxy, Vec<ProxyTarget>)>>,
@@ -504,12 +506,18 @@ pub(crate) mod fake {
             region: &str,
             engine: &str,
             version: Option<&str>,
+            include_all: bool,
         ) -> BResult<Vec<EngineVersion>> {
             self.calls
                 .lock()
                 .unwrap()
                 .push(format!("describe_engine_versions {region} {engine}"));
-            match &self.engine_versions {
+            assert!(include_all, "the planner asks with IncludeAll");
+            match self
+                .engine_versions_in
+                .get(region)
+                .or(self.engine_versions.as_ref())
+            {
                 None => Err(unavailable()),
                 Some(v) => Ok(v
                     .iter()
@@ -579,6 +587,8 @@ pub(crate) mod fake {
             instance_class: "db.r6g.large".into(),
             allocated_storage_gib: 100,
             storage_type: "gp2".into(),
+            iops: None,
+            storage_throughput: None,
             multi_az: false,
             parameter_groups: vec![ParameterGroupStatus {
                 name: "default.mysql5.7".into(),

@@ -167,6 +167,8 @@ fn fixture(c: &Case) -> Fixture {
         dropped: vec![],
         renamed: vec![],
         used_by: vec!["a".into()],
+        edits: vec![],
+        restore_after_switchover: vec![],
     };
     Fixture {
         step: steps[seq].clone(),
@@ -328,6 +330,9 @@ fn effect(op: Op) -> Effect {
                 target_parameter_group: None,
                 target_instance_class: None,
                 target_storage_type: None,
+                target_iops: None,
+                target_storage_throughput: None,
+                target_allocated_storage: None,
                 tags: Tags::new(),
             },
         },

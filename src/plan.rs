@@ -154,6 +154,16 @@ pub struct TargetSpec {
     pub instance_class: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_type: Option<String>,
+    /// `TargetIops` to send: set whenever green's storage is io1/io2 and any storage setting
+    /// changes, and for gp3 above its baseline (see `planner::storage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// `TargetStorageThroughput` to send (gp3 at or above its baseline threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_throughput: Option<i32>,
+    /// `TargetAllocatedStorage` to send, in GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_storage_gib: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +227,33 @@ pub struct PlannedParameterGroup {
     pub renamed: Vec<(String, String)>,
     /// Identifiers of the databases whose green side uses this group.
     pub used_by: Vec<String>,
+    /// Every change from the source's values (renamed, dropped, values rewritten, values green
+    /// requires), with its reason: what the dry-run report lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<ParameterEdit>,
+    /// Values to set on this group once green serves: the source's own values of parameters
+    /// green needed otherwise at creation (`event_scheduler`). Apply after switchover, and only
+    /// once every database in `used_by` has switched over (before that, a green still
+    /// replicating shares the group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restore_after_switchover: Vec<crate::domain::ParameterChange>,
+}
+
+/// One change the plan makes to a source parameter, with its reason (for the dry-run report).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterEdit {
+    /// The source parameter's name.
+    pub name: String,
+    /// Its value on the source (`None`: the source leaves it at the engine default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The name on green (`None`: not set on green).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_name: Option<String>,
+    /// The value on green (`None`: not set on green, the family default applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_value: Option<String>,
+    pub reason: String,
 }
 
 /// Switchover and retention settings that apply reads.
@@ -231,6 +268,15 @@ pub struct PlanSettings {
     /// Instance-class prefix map, e.g. `db.r5` -> `db.r7g`.
     #[serde(default)]
     pub class_map: Vec<(String, String)>,
+    /// `--iops`: provisioned IOPS for green (io1/io2, gp3 at or above 400 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// `--storage-throughput`: MiB/s for green (gp3 at or above 400 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_throughput: Option<i32>,
+    /// `--allocated-storage`: GiB for green (e.g. io1's 100 GiB minimum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_storage_gib: Option<i32>,
 }
 
 impl Default for PlanSettings {
@@ -240,6 +286,9 @@ impl Default for PlanSettings {
             retention_hours: 72,
             storage_type: None,
             class_map: Vec::new(),
+            iops: None,
+            storage_throughput: None,
+            allocated_storage_gib: None,
         }
     }
 }
@@ -544,6 +593,21 @@ impl Plan {
         })
     }
 
+    /// The parameter groups whose `restore_after_switchover` values are due: every database
+    /// using the group has switched over (`switched(region, identifier)`), so no green still
+    /// replicating shares it. For the engine's restore step (`ModifyDBParameterGroup` with
+    /// the group's `restore_after_switchover`, `immediate`: the parameters are dynamic).
+    pub fn restores_due(
+        &self,
+        switched: &dyn Fn(&str, &str) -> bool,
+    ) -> Vec<&PlannedParameterGroup> {
+        self.parameter_groups
+            .iter()
+            .filter(|g| !g.restore_after_switchover.is_empty())
+            .filter(|g| g.used_by.iter().all(|id| switched(&g.region, id)))
+            .collect()
+    }
+
     pub fn database(&self, region: &str, identifier: &str) -> Option<&PlannedDatabase> {
         self.databases
             .iter()
@@ -583,6 +647,34 @@ mod tests {
     use super::*;
     use crate::domain::ParameterChange;
 
+    #[test]
+    fn restores_are_due_once_every_user_of_the_group_switched_over() {
+        let mut plan = crate::store::test_plan();
+        let restore = vec![ParameterChange {
+            name: "event_scheduler".into(),
+            value: "ON".into(),
+            apply_method: "immediate".into(),
+        }];
+        plan.parameter_groups.push(PlannedParameterGroup {
+            region: "us-east-1".into(),
+            name: "g".into(),
+            family: "mysql8.0".into(),
+            source_group: "legacy".into(),
+            source_family: "mysql5.7".into(),
+            description: "d".into(),
+            parameters: vec![],
+            dropped: vec![],
+            renamed: vec![],
+            used_by: vec!["a".into(), "b".into()],
+            edits: vec![],
+            restore_after_switchover: restore.clone(),
+        });
+        assert!(plan.restores_due(&|_, id| id == "a").is_empty());
+        let due = plan.restores_due(&|r, _| r == "us-east-1");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].restore_after_switchover, restore);
+    }
+
     /// Regression: applying a policy re-finalizes the plan with a new id; every derived name
     /// must follow, or the plan fails its own hash check when loaded back.
     #[test]
@@ -603,6 +695,8 @@ mod tests {
             dropped: vec![],
             renamed: vec![],
             used_by: vec!["a".into()],
+            edits: vec![],
+            restore_after_switchover: vec![],
         });
         plan.databases[0].source.parameter_group = Some("custom".into());
         plan.databases[0].target.as_mut().unwrap().parameter_group = String::new();

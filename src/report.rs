@@ -207,6 +207,21 @@ fn header(o: &mut String, plan: &Plan) {
     if let Some(st) = &s.storage_type {
         let _ = writeln!(o, "- Storage type for green: `{st}`");
     }
+    let asked: Vec<String> = [
+        s.iops.map(|i| format!("{i} IOPS")),
+        s.storage_throughput.map(|t| format!("{t} MiB/s")),
+        s.allocated_storage_gib.map(|g| format!("{g} GiB")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !asked.is_empty() {
+        let _ = writeln!(
+            o,
+            "- Storage asked for green: {} (per database in the wave tables)",
+            asked.join(", ")
+        );
+    }
     if !s.class_map.is_empty() {
         let m: Vec<String> = s
             .class_map
@@ -336,10 +351,7 @@ fn waves(o: &mut String, plan: &Plan, actionable: &[&PlannedDatabase]) {
                 Some(c) => format!("{} -> {c}", d.source.instance_class),
                 None => d.source.instance_class.clone(),
             };
-            let storage = match &t.storage_type {
-                Some(st) => format!("{} -> {st}", d.source.storage_type),
-                None => d.source.storage_type.clone(),
-            };
+            let storage = storage_cell(d, t);
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {} | {} | {} | `{}` | {} | {} | {} |",
@@ -367,6 +379,25 @@ fn waves(o: &mut String, plan: &Plan, actionable: &[&PlannedDatabase]) {
     }
 }
 
+/// Green's storage as the wave table shows it: type, then what the deployment request sets
+/// (`gp2 -> io1, 3000 IOPS, 50 -> 100 GiB`).
+fn storage_cell(d: &PlannedDatabase, t: &crate::plan::TargetSpec) -> String {
+    let mut cell = match &t.storage_type {
+        Some(st) => format!("{} -> {st}", d.source.storage_type),
+        None => d.source.storage_type.clone(),
+    };
+    if let Some(i) = t.iops {
+        cell.push_str(&format!(", {i} IOPS"));
+    }
+    if let Some(tp) = t.storage_throughput {
+        cell.push_str(&format!(", {tp} MiB/s"));
+    }
+    if let Some(g) = t.allocated_storage_gib {
+        cell.push_str(&format!(", {} -> {g} GiB", d.source.allocated_storage_gib));
+    }
+    cell
+}
+
 /// Every warning in full.
 fn warnings(o: &mut String, plan: &Plan) {
     // Warnings in full.
@@ -392,14 +423,15 @@ fn warnings(o: &mut String, plan: &Plan) {
     }
 }
 
-/// The parameter groups the plan creates and what changes in them.
+/// The parameter groups the plan creates and what changes in them: every carried value,
+/// every change from the source's values with its reason, and what is restored after
+/// switchover.
 fn parameter_changes(o: &mut String, plan: &Plan) {
-    // Parameter changes.
     let _ = writeln!(o, "\n## Parameter changes\n");
     if plan.parameter_groups.is_empty() {
         let _ = writeln!(
             o,
-            "No custom parameter group to carry over: green uses the AWS default group of its family."
+            "No parameter group to create: green uses the source's group or the AWS default group of its family."
         );
     }
     for g in &plan.parameter_groups {
@@ -414,7 +446,7 @@ fn parameter_changes(o: &mut String, plan: &Plan) {
             g.used_by.join(", ")
         );
         if g.parameters.is_empty() {
-            let _ = writeln!(o, "No user-modified parameters carried over.");
+            let _ = writeln!(o, "No parameters set.");
         } else {
             let _ = writeln!(o, "| parameter | value | apply |\n|---|---|---|");
             for p in &g.parameters {
@@ -427,24 +459,59 @@ fn parameter_changes(o: &mut String, plan: &Plan) {
                 );
             }
         }
-        if !g.renamed.is_empty() {
+        parameter_edits(o, g);
+        if !g.restore_after_switchover.is_empty() {
             let r: Vec<String> = g
-                .renamed
+                .restore_after_switchover
                 .iter()
-                .map(|(a, b)| format!("`{a}` -> `{b}`"))
+                .map(|p| format!("`{}={}`", p.name, esc(&p.value)))
                 .collect();
-            let _ = writeln!(o, "\nRenamed: {}", r.join(", "));
-        }
-        if !g.dropped.is_empty() {
-            let r: Vec<String> = g.dropped.iter().map(|a| format!("`{a}`")).collect();
             let _ = writeln!(
                 o,
-                "\nDropped (no equivalent in {}): {}",
-                g.family,
+                "\nRestored on this group after switchover (the source's values), once every database using it has switched over: {}",
                 r.join(", ")
             );
         }
         let _ = writeln!(o);
+    }
+}
+
+/// The changes from the source's values, with their reasons (older plans: renames and drops).
+fn parameter_edits(o: &mut String, g: &crate::plan::PlannedParameterGroup) {
+    if !g.edits.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nChanged from the source:\n\n| source | green | why |\n|---|---|---|"
+        );
+        for e in &g.edits {
+            let from = match &e.value {
+                Some(v) => format!("`{}={}`", e.name, esc(v)),
+                None => format!("`{}` (default)", e.name),
+            };
+            let to = match (&e.to_name, &e.to_value) {
+                (Some(n), Some(v)) => format!("`{n}={}`", esc(v)),
+                _ => "not set (family default)".to_string(),
+            };
+            let _ = writeln!(o, "| {from} | {to} | {} |", esc(&e.reason));
+        }
+        return;
+    }
+    if !g.renamed.is_empty() {
+        let r: Vec<String> = g
+            .renamed
+            .iter()
+            .map(|(a, b)| format!("`{a}` -> `{b}`"))
+            .collect();
+        let _ = writeln!(o, "\nRenamed: {}", r.join(", "));
+    }
+    if !g.dropped.is_empty() {
+        let r: Vec<String> = g.dropped.iter().map(|a| format!("`{a}`")).collect();
+        let _ = writeln!(
+            o,
+            "\nDropped (no equivalent in {}): {}",
+            g.family,
+            r.join(", ")
+        );
     }
 }
 
@@ -901,6 +968,22 @@ mod tests {
     }
 
     #[test]
+    fn storage_cell_shows_what_the_request_sets() {
+        let mut plan = fixture_plan();
+        let d = plan
+            .databases
+            .iter_mut()
+            .find(|d| d.identifier == "billing-db")
+            .unwrap();
+        let t = d.target.as_mut().unwrap();
+        t.storage_type = Some("io1".into());
+        t.iops = Some(3000);
+        t.allocated_storage_gib = Some(300);
+        let t = t.clone();
+        assert_eq!(storage_cell(d, &t), "gp2 -> io1, 3000 IOPS, 200 -> 300 GiB");
+    }
+
+    #[test]
     fn money_and_rates() {
         assert_eq!(usd(1234567.891), "$1,234,567.89");
         assert_eq!(usd(0.0), "$0.00");
@@ -909,6 +992,28 @@ mod tests {
         assert_eq!(rate(p, "mysql", "5.7", "2024-03-01"), 0.1);
         assert_eq!(rate(p, "mysql", "5.7", "2026-11-21"), 0.2);
         assert_eq!(rate(p, "mysql", "8.4", "2026-11-21"), 0.0);
+        // PostgreSQL 11 entered Extended Support on 2024-03-01, but was charged from 2024-04-01.
+        assert_eq!(rate(p, "postgres", "11", "2024-03-15"), 0.0);
+        assert_eq!(rate(p, "postgres", "11", "2024-04-01"), 0.1);
+        // An Extended Support minor is priced as its major.
+        assert_eq!(
+            rate(
+                p,
+                "mysql",
+                &major_version("mysql", "5.7.44-RDS.20240808"),
+                "2026-11-21"
+            ),
+            0.2
+        );
+        assert_eq!(
+            rate(
+                p,
+                "postgres",
+                &major_version("postgres", "11.22-rds.20240418"),
+                "2024-05-01"
+            ),
+            0.1
+        );
         assert_eq!(vcpus(p, "db.r6g.2xlarge"), Some(8));
         assert_eq!(vcpus(p, "db.weird"), None);
     }

@@ -1137,6 +1137,9 @@ pub(crate) fn test_plan() -> Plan {
                 parameter_group_family: "mysql8.0".into(),
                 instance_class: None,
                 storage_type: None,
+                iops: None,
+                storage_throughput: None,
+                allocated_storage_gib: None,
             }),
             tags: Default::default(),
         };

@@ -5,10 +5,14 @@
 //! through rdsfleet's own view, so a mapping bug cannot hide behind itself.
 //!
 //! The tests here drive the adapter as a library; `tests/moto/cli.rs` drives the real
-//! `rdsfleet` binary (`--backend aws --endpoint-url ...`) through whole rollouts.
+//! `rdsfleet` binary (`--backend aws --endpoint-url ...`) through whole rollouts, and
+//! `tests/moto/estate.rs` takes a fleet shaped like a real MySQL 5.7 estate (Extended Support
+//! and deprecated minors, a 5.7 parameter group, io1 storage, a read replica) through it.
 
 #[path = "moto/cli.rs"]
 mod cli;
+#[path = "moto/estate.rs"]
+mod estate;
 #[path = "moto/harness.rs"]
 mod harness;
 
@@ -349,6 +353,7 @@ async fn blue_green_round_trip(
         target_instance_class: None,
         target_storage_type: None,
         tags: managed_tags("p1"),
+        ..Default::default()
     };
     let created = b.create_blue_green(REGION, &req).await.unwrap();
     assert_eq!(created.name, "rdsfleet-p1-orders");
@@ -460,7 +465,7 @@ async fn unimplemented_operations_are_unavailable_after_one_request() {
     let b = backend(&moto).await;
     let before = moto.api_requests_with_status(500);
     let e = b
-        .describe_engine_versions(REGION, "mysql", Some("5.7.44"))
+        .describe_engine_versions(REGION, "mysql", Some("5.7.44"), true)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
@@ -653,4 +658,77 @@ async fn a_read_replica_is_deleted_without_a_snapshot() {
         "print(sorted(d['DBInstanceIdentifier'] for d in rds.describe_db_instances()['DBInstances']), len(rds.describe_db_snapshots(SnapshotType='manual')['DBSnapshots']), end='')",
     );
     assert_eq!(left, "['app'] 0", "deleted, and no snapshot taken");
+}
+/// Issue 10: an instance on an Extended Support minor (as AWS spells it) on io1 storage is
+/// discovered with its version, storage type and provisioned IOPS, which the planner needs.
+#[tokio::test]
+async fn inventory_carries_extended_support_minors_and_provisioned_iops() {
+    let moto = Moto::lock();
+    moto.boto3(
+        r#"
+rds.create_db_instance(DBInstanceIdentifier='legacy', Engine='mysql', EngineVersion='5.7.44-rds.20240808',
+    DBInstanceClass='db.m5.large', AllocatedStorage=200, StorageType='io1', Iops=3000,
+    MasterUsername='admin', MasterUserPassword='password123', BackupRetentionPeriod=7)
+rds.create_db_instance(DBInstanceIdentifier='dep', Engine='mysql', EngineVersion='5.7.33',
+    DBInstanceClass='db.m5.large', AllocatedStorage=50, MasterUsername='admin',
+    MasterUserPassword='password123', BackupRetentionPeriod=7)
+"#,
+    );
+    let b = backend(&moto).await;
+    let all = b
+        .describe_instances(REGION, &InstanceQuery::default())
+        .await
+        .unwrap();
+    let get = |id: &str| all.iter().find(|d| d.identifier == id).unwrap();
+    let legacy = get("legacy");
+    assert_eq!(legacy.engine_version, "5.7.44-rds.20240808");
+    assert_eq!(
+        (
+            legacy.storage_type.as_str(),
+            legacy.iops,
+            legacy.allocated_storage_gib
+        ),
+        ("io1", Some(3000), 200)
+    );
+    assert_eq!(get("dep").engine_version, "5.7.33");
+    assert_eq!(get("dep").iops, None);
+}
+
+/// Issue 10 item 5: TargetStorageType, TargetIops and TargetAllocatedStorage reach RDS, as
+/// boto3 sees green (moto builds green from the request).
+#[tokio::test]
+async fn blue_green_request_carries_the_target_storage() {
+    let moto = Moto::lock();
+    seed_instances(&moto, &[("orders", "mysql", "5.7.44", "")]);
+    seed_parameter_group(&moto, "green-80", "mysql8.0");
+    let b = backend(&moto).await;
+    let src = b
+        .describe_instances(REGION, &InstanceQuery::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (src.storage_type.as_str(), src.allocated_storage_gib),
+        ("gp2", 20)
+    );
+    let req = CreateBlueGreen {
+        name: "rdsfleet-p1-orders".into(),
+        source_arn: src.arn.clone(),
+        target_engine_version: "8.0.42".into(),
+        target_parameter_group: Some("green-80".into()),
+        target_storage_type: Some("io1".into()),
+        target_iops: Some(3000),
+        target_allocated_storage: Some(100),
+        tags: managed_tags("p1"),
+        ..Default::default()
+    };
+    let bg = b.create_blue_green(REGION, &req).await.unwrap();
+    let green = bg.target.unwrap();
+    let out = moto.boto3(&format!(
+        r#"
+g = [d for d in rds.describe_db_instances()['DBInstances'] if d['DBInstanceArn'] == {green:?}][0]
+print(json.dumps([g['EngineVersion'], g['StorageType'], g.get('Iops'), g['AllocatedStorage'], g['DBParameterGroups'][0]['DBParameterGroupName']]), end='')
+"#
+    ));
+    assert_eq!(out, r#"["8.0.42", "io1", 3000, 100, "green-80"]"#);
 }

@@ -74,6 +74,42 @@ async fn rollout(opts: InitOptions) -> Report {
         }
     }
 
+    // Green needs event_scheduler=OFF at creation, which MySQL 8.0 does not default to: one
+    // custom 8.0 group per region, as a planner would create.
+    let green_group = |region: &str| format!("rf-green-mysql80-{region}");
+    for region in SIM_REGIONS {
+        let new = NewParameterGroup {
+            name: green_group(region),
+            family: "mysql8.0".into(),
+            description: "green".into(),
+            tags: managed_tags("rf-test"),
+        };
+        let off = [ParameterChange {
+            name: "event_scheduler".into(),
+            value: "OFF".into(),
+            apply_method: "immediate".into(),
+        }];
+        loop {
+            let created = match b.create_parameter_group(region, &new).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(e),
+            };
+            let r = match created {
+                Ok(()) => {
+                    b.modify_parameter_group(region, &green_group(region), &off)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() => clock.sleep(Duration::from_secs(1)).await,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
     for _tick in 0..(3 * 24 * 60) {
         if dbs.values().all(|d| terminal(&d.2)) {
             break;
@@ -121,10 +157,11 @@ async fn rollout(opts: InitOptions) -> Report {
                         name: name.clone(),
                         source_arn: inst.arn.clone(),
                         target_engine_version: target.clone(),
-                        target_parameter_group: None,
+                        target_parameter_group: Some(green_group(region)),
                         target_instance_class: None,
                         target_storage_type: None,
                         tags: managed_tags("rf-test"),
+                        ..Default::default()
                     };
                     match b.create_blue_green(region, &req).await {
                         Ok(_) => St::Provisioning,

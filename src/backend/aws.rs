@@ -500,6 +500,11 @@ impl RdsBackend for AwsBackend {
             .set_target_db_parameter_group_name(req.target_parameter_group.clone())
             .set_target_db_instance_class(req.target_instance_class.clone())
             .set_target_storage_type(req.target_storage_type.clone())
+            // Provisioned-IOPS storage needs its IOPS, and gp3 above its baseline may take
+            // IOPS and throughput: the planner decides which are needed (planner::storage).
+            .set_target_iops(req.target_iops)
+            .set_target_storage_throughput(req.target_storage_throughput)
+            .set_target_allocated_storage(req.target_allocated_storage)
             .set_tags(Some(convert::tags_to(&req.tags)))
             .send()
             .await
@@ -634,6 +639,7 @@ impl RdsBackend for AwsBackend {
         region: &str,
         engine: &str,
         version: Option<&str>,
+        include_all: bool,
     ) -> BResult<Vec<EngineVersion>> {
         let result = self
             .clients(region)?
@@ -641,6 +647,9 @@ impl RdsBackend for AwsBackend {
             .describe_db_engine_versions()
             .engine(engine)
             .set_engine_version(version.map(str::to_string))
+            // Without IncludeAll RDS lists only versions still offered for new instances, so a
+            // source on a deprecated minor (e.g. 5.7.33) would have no ValidUpgradeTarget.
+            .set_include_all(include_all.then_some(true))
             .max_records(MAX_RECORDS)
             .into_paginator()
             .items()

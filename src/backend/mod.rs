@@ -326,11 +326,14 @@ pub trait RdsBackend: Send + Sync {
     async fn add_tags(&self, region: &str, arn: &str, tags: &Tags) -> BResult<()>;
 
     /// `DescribeDBEngineVersions`; `ErrorKind::Unavailable` where the endpoint lacks it.
+    /// `include_all` also lists versions no longer offered for new instances (`IncludeAll`):
+    /// without it RDS omits the deprecated minors fleets still run, and their upgrade targets.
     async fn describe_engine_versions(
         &self,
         region: &str,
         engine: &str,
         version: Option<&str>,
+        include_all: bool,
     ) -> BResult<Vec<EngineVersion>>;
     /// The `DBInstances` quota from `DescribeAccountAttributes`; `Unavailable` where lacking.
     async fn describe_instance_quota(&self, region: &str) -> BResult<Quota>;

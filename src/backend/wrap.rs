@@ -177,9 +177,10 @@ impl<H: Hook> RdsBackend for Wrapped<H> {
         region: &str,
         engine: &str,
         version: Option<&str>,
+        include_all: bool,
     ) -> BResult<Vec<EngineVersion>> {
         let i = &self.inner;
-        let call = || i.describe_engine_versions(region, engine, version);
+        let call = || i.describe_engine_versions(region, engine, version, include_all);
         self.hook.around(Op::DescribeDBEngineVersions, &call).await
     }
     async fn describe_instance_quota(&self, region: &str) -> BResult<Quota> {

@@ -102,6 +102,8 @@ fn fleet(n: usize) -> Vec<DbInstance> {
             instance_class: classes[i % classes.len()].into(),
             allocated_storage_gib: 100 + (i % 7) as i32 * 100,
             storage_type: "gp2".into(),
+            iops: None,
+            storage_throughput: None,
             multi_az: i % 3 == 0,
             parameter_groups: vec![ParameterGroupStatus {
                 name: group,

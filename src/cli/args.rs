@@ -416,9 +416,21 @@ pub struct PlanArgs {
     /// Live discovery filters (as for `inventory`).
     #[arg(long = "filter")]
     pub filters: Vec<String>,
-    /// Move storage to this type in the same switchover (e.g. gp3).
+    /// Move storage to this type in the same switchover (gp2, gp3, io1, io2).
     #[arg(long)]
     pub storage_type: Option<String>,
+    /// Provisioned IOPS for green (TargetIops): io1/io2 need them (the source's are carried
+    /// when it has some); gp3 accepts 12000-64000 at 400 GiB and above, none below.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub iops: Option<i32>,
+    /// Storage throughput for green in MiB/s (TargetStorageThroughput; gp3 at 400 GiB and
+    /// above: 500-4000, at most 0.25 MiB/s per IOPS).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub storage_throughput: Option<i32>,
+    /// Allocated storage for green in GiB (TargetAllocatedStorage), e.g. io1's 100 GiB
+    /// minimum. Less than the source's only if the data fits.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub allocated_storage: Option<i32>,
     /// Instance class prefix map, e.g. db.r5=db.r7g (repeat).
     #[arg(long = "class-map")]
     pub class_map: Vec<String>,

@@ -460,6 +460,9 @@ async fn plan_cmd(args: &PlanArgs) -> Result<i32> {
         retention_hours: args.retention_hours,
         storage_type: args.storage_type.clone(),
         class_map,
+        iops: args.iops,
+        storage_throughput: args.storage_throughput,
+        allocated_storage_gib: args.allocated_storage,
     };
     let filters = parse_filters(&args.filters)?;
     let (inv, ctx, now) = match &args.inventory {

@@ -3,9 +3,11 @@
 //! arrives in a [`PlanContext`] (gathered by [`gather_context`], or [`PlanContext::offline`])
 //! and a [`PlanRequest`] (whose `created_at` the caller reads from its clock).
 //!
-//! Owns: target parsing, upgrade-path resolution ([`paths`]), pre-checks ([`prechecks`]),
-//! parameter-group mapping ([`params`]), modernisation (`--storage-type`, `--class-map`),
-//! replica topology, quota headroom, and drift between a plan and live instances ([`drift`]).
+//! Owns: target parsing, upgrade-path resolution ([`paths`]) against each region's catalog,
+//! pre-checks ([`prechecks`]), parameter-group planning ([`params`]: names, values, what green
+//! requires and what to restore after switchover), green's storage ([`storage`]), class
+//! mapping (`--class-map`), replica topology, quota headroom, and drift between a plan and
+//! live instances ([`drift`]).
 //!
 //! ## Decisions
 //! - **Multi-hop paths are refused**, with blocker `multi-hop-upgrade` naming the intermediate
@@ -19,6 +21,11 @@
 //! - Databases of engines with no `--target` are listed as `skip`.
 //! - Quota headroom is all-or-nothing per region: old instances stay (retention) after
 //!   switchover, so every green copy is an extra instance until cleanup.
+//! - Each database is planned with its own region's catalog (versions and valid targets differ
+//!   by region), asked with `IncludeAll` so deprecated source minors keep their targets.
+//! - Green gets a parameter group this plan creates whenever the family changes under a
+//!   custom group, or green needs values its group would lack (`event_scheduler=OFF`, which
+//!   MySQL 8.0 does not default to), default source groups included.
 //!
 //! ## Finding codes
 //! | code | kind | fix |
@@ -40,6 +47,11 @@
 //! | `target-below-current` | blocker | choose a target >= running version |
 //! | `no-upgrade-path` | blocker | choose a valid upgrade target |
 //! | `multi-hop-upgrade` | blocker | plan the named intermediate major first |
+//! | `storage-size-invalid` | blocker | `--allocated-storage` within the storage type's range |
+//! | `storage-iops-required` | blocker | `--iops` for io1/io2 (range given) |
+//! | `storage-iops-invalid` | blocker | IOPS/throughput within what RDS accepts for the type and size |
+//! | `storage-iops-lower` | warning | green gets fewer IOPS than the source provisions: `--iops` |
+//! | `storage-shrink` | warning | smaller than the source: green fails if the data does not fit |
 //! | `deletion-protection` | warning | kept on; never turned off silently |
 //! | `multi-az-cluster-member` | blocker | upgrade the Multi-AZ DB cluster itself |
 //! | `rds-proxy-target` | blocker | deregister from the RDS Proxy for the upgrade |
@@ -64,6 +76,7 @@ pub mod drift;
 pub mod params;
 pub mod paths;
 pub mod prechecks;
+pub mod storage;
 
 pub use drift::{check_drift, refuse_drift, Drift, DriftKind, DriftRefusal};
 
@@ -84,7 +97,13 @@ pub const STORAGE_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2"];
 /// Everything the planner reads besides the inventory and the request.
 #[derive(Debug, Clone)]
 pub struct PlanContext {
-    pub catalog: Catalog,
+    /// The engine catalog of each region (`DescribeDBEngineVersions` with `IncludeAll` asked
+    /// there): versions and valid upgrade targets differ by region, so every database is
+    /// planned against its own region's catalog.
+    pub catalogs: BTreeMap<String, Catalog>,
+    /// The catalog of a region with none of its own (offline planning, or a region where the
+    /// live call was unusable).
+    pub fallback: Catalog,
     pub catalog_warning: Option<Finding>,
     pub quotas: BTreeMap<String, Quota>,
     pub quota_warning: Option<Finding>,
@@ -99,14 +118,29 @@ impl PlanContext {
             format!("planned offline from an inventory file: upgrade paths come from the {} rather than a live DescribeDBEngineVersions; re-plan live before applying to confirm them", catalog.origin),
         ));
         PlanContext {
-            catalog,
             catalog_warning,
-            quotas: BTreeMap::new(),
             quota_warning: Some(Finding::new(
                 "quota-unknown",
                 "planned offline: DB instance quota headroom for the green copies was not checked; check DescribeAccountAttributes (DBInstances) by hand",
             )),
+            ..PlanContext::with_catalog(catalog)
         }
+    }
+
+    /// One catalog for every region, no quotas and no warnings (tests, benchmarks).
+    pub fn with_catalog(catalog: Catalog) -> PlanContext {
+        PlanContext {
+            catalogs: BTreeMap::new(),
+            fallback: catalog,
+            catalog_warning: None,
+            quotas: BTreeMap::new(),
+            quota_warning: None,
+        }
+    }
+
+    /// The catalog to plan a database of `region` with.
+    pub fn catalog(&self, region: &str) -> &Catalog {
+        self.catalogs.get(region).unwrap_or(&self.fallback)
     }
 }
 
@@ -130,57 +164,68 @@ pub async fn describe_fleet(
     Ok(live)
 }
 
-/// Fetch the engine catalog (live, else bundled with a warning) and the per-region instance
-/// quotas (where available).
+/// The live catalog of one region: every version of each engine, deprecated ones included
+/// (`IncludeAll`: fleets run minors no longer offered, and need their upgrade targets).
+/// `Err` says why the live answer is unusable.
+async fn region_catalog(
+    backend: &dyn RdsBackend,
+    region: &str,
+    engines: &BTreeSet<&String>,
+) -> Result<Catalog, String> {
+    let supported = &prechecks::rules().blue_green_engines;
+    let mut versions = Vec::new();
+    for engine in engines {
+        match backend
+            .describe_engine_versions(region, engine, None, true)
+            .await
+        {
+            // An endpoint that answers but knows nothing of an engine blue/green can upgrade
+            // (a partial emulator) is as good as unavailable for planning.
+            Ok(v) if v.is_empty() && supported.contains(*engine) => {
+                return Err(format!("it returned no {engine} versions"))
+            }
+            Ok(v) => versions.extend(v),
+            Err(e) => return Err(format!("{}: {}", e.kind, e.code)),
+        }
+    }
+    Ok(Catalog::from_versions(
+        versions,
+        format!("live DescribeDBEngineVersions in {region}"),
+    ))
+}
+
+/// Fetch the engine catalog of every region (live, else the bundled one with a warning) and
+/// the per-region instance quotas (where available).
 pub async fn gather_context(
     backend: &dyn RdsBackend,
     regions: &[String],
     engines: &[String],
 ) -> PlanContext {
-    let mut catalog_warning = None;
-    let catalog = match regions.first() {
-        None => {
-            catalog_warning = Some(Finding::new(
-                "catalog-fallback",
-                "no region to ask DescribeDBEngineVersions: the bundled engine catalog was used",
-            ));
-            Catalog::bundled()
+    let bundled = Catalog::bundled();
+    let distinct: BTreeSet<&String> = engines.iter().collect();
+    let mut catalogs = BTreeMap::new();
+    let mut unusable = Vec::new();
+    for region in regions {
+        if catalogs.contains_key(region) {
+            continue;
         }
-        Some(region) => {
-            let mut versions = Vec::new();
-            let mut failure: Option<String> = None;
-            let distinct: BTreeSet<&String> = engines.iter().collect();
-            let supported = &prechecks::rules().blue_green_engines;
-            for engine in distinct {
-                match backend.describe_engine_versions(region, engine, None).await {
-                    // An endpoint that answers but knows nothing of an engine blue/green can
-                    // upgrade (a partial emulator) is as good as unavailable for planning.
-                    Ok(v) if v.is_empty() && supported.contains(engine) => {
-                        failure = Some(format!("it returned no {engine} versions"));
-                        break;
-                    }
-                    Ok(v) => versions.extend(v),
-                    Err(e) => {
-                        failure = Some(format!("{}: {}", e.kind, e.code));
-                        break;
-                    }
-                }
+        match region_catalog(backend, region, &distinct).await {
+            Ok(c) => {
+                catalogs.insert(region.clone(), c);
             }
-            match failure {
-                None => Catalog::from_versions(
-                    versions,
-                    format!("live DescribeDBEngineVersions in {region}"),
-                ),
-                Some(why) => {
-                    let c = Catalog::bundled();
-                    catalog_warning = Some(Finding::new(
-                        "catalog-fallback",
-                        format!("DescribeDBEngineVersions was unusable in {region} ({why}): upgrade paths come from the {}; re-plan when the live catalog is reachable", c.origin),
-                    ));
-                    c
-                }
-            }
+            Err(why) => unusable.push(format!("{region} ({why})")),
         }
+    }
+    let catalog_warning = if regions.is_empty() {
+        Some(Finding::new(
+            "catalog-fallback",
+            "no region to ask DescribeDBEngineVersions: the bundled engine catalog was used",
+        ))
+    } else {
+        (!unusable.is_empty()).then(|| Finding::new(
+            "catalog-fallback",
+            format!("DescribeDBEngineVersions was unusable in {}: upgrade paths there come from the {}; re-plan when the live catalog is reachable", unusable.join(", "), bundled.origin),
+        ))
     };
     let mut quotas = BTreeMap::new();
     let mut unknown = Vec::new();
@@ -202,7 +247,8 @@ pub async fn gather_context(
         )
     });
     PlanContext {
-        catalog,
+        catalogs,
+        fallback: bundled,
         catalog_warning,
         quotas,
         quota_warning,
@@ -249,10 +295,12 @@ pub fn parse_target(s: &str) -> Result<(String, String), PlanningError> {
     let engine_ok = !e.is_empty()
         && e.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    // Extended Support minors carry a `-RDS.YYYYMMDD` suffix (`5.7.44-RDS.20240808`).
     let version_ok = !v.is_empty()
-        && !v.starts_with('.')
-        && !v.ends_with('.')
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+        && !v.starts_with(['.', '-'])
+        && !v.ends_with(['.', '-'])
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     if !engine_ok || !version_ok {
         return Err(bad());
     }
@@ -313,12 +361,18 @@ fn validate(
         parse_class_map(&format!("{a}={b}"))?;
     }
     let rules = prechecks::rules();
+    // The catalogs the plan will use: each inventory region's (the fallback when empty).
+    let regions: BTreeSet<&str> = inventory.iter().map(|d| d.region.as_str()).collect();
+    let mut catalogs: Vec<&Catalog> = regions.iter().map(|r| ctx.catalog(r)).collect();
+    if catalogs.is_empty() {
+        catalogs.push(&ctx.fallback);
+    }
+    catalogs.dedup_by(|a, b| std::ptr::eq(*a, *b));
     for (engine, wanted) in &req.targets {
         parse_target(&format!("{engine}={wanted}"))?;
-        let versions: Vec<&str> = ctx
-            .catalog
-            .versions
+        let versions: BTreeSet<&str> = catalogs
             .iter()
+            .flat_map(|c| c.versions.iter())
             .filter(|v| &v.engine == engine)
             .map(|v| v.engine_version.as_str())
             .collect();
@@ -329,10 +383,9 @@ fn validate(
             if in_fleet && !rules.blue_green_engines.contains(engine) {
                 continue;
             }
-            let known: BTreeSet<&str> = ctx
-                .catalog
-                .versions
+            let known: BTreeSet<&str> = catalogs
                 .iter()
+                .flat_map(|c| c.versions.iter())
                 .map(|v| v.engine.as_str())
                 .collect();
             return Err(PlanningError::UnknownEngine {
@@ -346,10 +399,11 @@ fn validate(
         {
             let majors: BTreeSet<String> =
                 versions.iter().map(|v| major_version(engine, v)).collect();
+            let origins: BTreeSet<&str> = catalogs.iter().map(|c| c.origin.as_str()).collect();
             return Err(PlanningError::TargetNotInCatalog {
                 engine: engine.clone(),
                 version: wanted.clone(),
-                origin: ctx.catalog.origin.clone(),
+                origin: origins.into_iter().collect::<Vec<_>>().join("; "),
                 known: majors.into_iter().collect::<Vec<_>>().join(", "),
             });
         }
@@ -400,7 +454,47 @@ struct Work {
     is_major: bool,
     target_family: String,
     target_class: String,
+    storage: storage::GreenStorage,
 }
+
+impl Work {
+    fn new(db_index: usize, planned: PlannedDatabase) -> Work {
+        Work {
+            db_index,
+            planned,
+            is_major: false,
+            target_family: String::new(),
+            target_class: String::new(),
+            storage: storage::GreenStorage::default(),
+        }
+    }
+}
+
+/// The inventory sorted by (region, identifier) and indexed by the same key.
+struct Index<'a> {
+    order: Vec<usize>,
+    by_key: HashMap<(&'a str, &'a str), usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(inventory: &'a [DbInstance]) -> Index<'a> {
+        let mut order: Vec<usize> = (0..inventory.len()).collect();
+        order.sort_by(|&a, &b| {
+            (&inventory[a].region, &inventory[a].identifier)
+                .cmp(&(&inventory[b].region, &inventory[b].identifier))
+        });
+        let by_key = inventory
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.region.as_str(), d.identifier.as_str()), i))
+            .collect();
+        Index { order, by_key }
+    }
+}
+
+/// Path resolutions per (region, engine, from, wanted): fleets repeat versions, and each
+/// region has its own catalog.
+type Resolutions<'a> = HashMap<(&'a str, &'a str, &'a str, &'a str), Resolution>;
 
 /// Build the plan. Deterministic: the same inventory, context and request give the same plan
 /// (and plan id); databases come out sorted by (region, identifier).
@@ -410,154 +504,171 @@ pub fn plan(
     req: &PlanRequest,
 ) -> Result<Plan, PlanningError> {
     validate(inventory, ctx, req)?;
-    let rules = prechecks::rules();
-    let mut order: Vec<usize> = (0..inventory.len()).collect();
-    order.sort_by(|&a, &b| {
-        (&inventory[a].region, &inventory[a].identifier)
-            .cmp(&(&inventory[b].region, &inventory[b].identifier))
-    });
-    let by_key: HashMap<(&str, &str), usize> = inventory
+    let index = Index::new(inventory);
+    let mut resolutions: Resolutions = HashMap::new();
+    let mut work: Vec<Work> = index
+        .order
         .iter()
-        .enumerate()
-        .map(|(i, d)| ((d.region.as_str(), d.identifier.as_str()), i))
+        .map(|&i| plan_database(inventory, i, &index, ctx, req, &mut resolutions))
         .collect();
-    // Path resolution is per (engine, from, wanted), not per database: fleets repeat versions.
-    let mut resolutions: HashMap<(&str, &str, &str), Resolution> = HashMap::new();
+    link_replicas(&mut work, inventory);
+    check_quota_headroom(&mut work, ctx);
+    let groups = targets_and_steps(&mut work, inventory, ctx);
 
-    let mut work: Vec<Work> = Vec::with_capacity(inventory.len());
-    for &i in &order {
-        let db = &inventory[i];
-        // Same-region replicas travel with their source.
-        if let Some(src) = &db.read_replica_source {
-            let (region, id) = prechecks::reference_region(src, &db.region);
-            if region == db.region {
-                let mut p = base(db, Strategy::WithSource);
-                p.skip_reason = Some(format!(
-                    "read replica of `{id}`: upgraded with its source's blue/green deployment"
-                ));
-                if !by_key.contains_key(&(region, id)) {
-                    p.warnings.push(Finding::new(
-                        "replica-source-not-planned",
-                        format!("source `{id}` is not in this inventory, so this replica is not upgraded by this plan; include the source"),
-                    ));
-                }
-                work.push(Work {
-                    db_index: i,
-                    planned: p,
-                    is_major: false,
-                    target_family: String::new(),
-                    target_class: String::new(),
-                });
-                continue;
-            }
-        }
-        let Some(wanted) = req.targets.get(&db.engine) else {
-            let mut p = base(db, Strategy::Skip);
-            p.skip_reason = Some(format!("no --target for engine {}", db.engine));
-            work.push(Work {
-                db_index: i,
-                planned: p,
-                is_major: false,
-                target_family: String::new(),
-                target_class: String::new(),
-            });
-            continue;
-        };
-        let mut p = base(db, Strategy::BlueGreen);
-        let target_class = map_class(&req.settings.class_map, &db.instance_class);
-        if !rules.blue_green_engines.contains(&db.engine) {
-            p.blockers.push(Finding::new(
-                "engine-not-supported",
-                format!("engine `{}` is not supported by RDS blue/green deployments (supported: {}); upgrade it another way", db.engine, rules.blue_green_engines.join(", ")),
+    let mut warnings = Vec::new();
+    warnings.extend(ctx.catalog_warning.clone());
+    warnings.extend(ctx.quota_warning.clone());
+    let mut plan = Plan {
+        schema_version: PLAN_SCHEMA_VERSION,
+        plan_id: String::new(),
+        created_at: rfc3339(req.created_at),
+        inventory_fingerprint: crate::inventory::fingerprint(inventory),
+        targets: req.targets.clone(),
+        settings: req.settings.clone(),
+        warnings,
+        parameter_groups: groups,
+        databases: work.into_iter().map(|w| w.planned).collect(),
+        policy: None,
+        waves: Vec::new(),
+    };
+    finalize(&mut plan);
+    Ok(plan)
+}
+
+/// First pass over one database: its strategy, target version and pre-check findings.
+fn plan_database<'a>(
+    inventory: &'a [DbInstance],
+    i: usize,
+    index: &Index,
+    ctx: &PlanContext,
+    req: &'a PlanRequest,
+    resolutions: &mut Resolutions<'a>,
+) -> Work {
+    let db = &inventory[i];
+    // Same-region replicas travel with their source.
+    if let Some(src) = &db.read_replica_source {
+        let (region, id) = prechecks::reference_region(src, &db.region);
+        if region == db.region {
+            let mut p = base(db, Strategy::WithSource);
+            p.skip_reason = Some(format!(
+                "read replica of `{id}`: upgraded with its source's blue/green deployment"
             ));
-            work.push(Work {
-                db_index: i,
-                planned: p,
-                is_major: false,
-                target_family: String::new(),
-                target_class,
-            });
-            continue;
-        }
-        let res = resolutions
-            .entry((
-                db.engine.as_str(),
-                db.engine_version.as_str(),
-                wanted.as_str(),
-            ))
-            .or_insert_with(|| paths::resolve(&ctx.catalog, &db.engine, &db.engine_version, wanted))
-            .clone();
-        let mut is_major = false;
-        let mut target_family = String::new();
-        match res {
-            Resolution::AlreadyAtTarget => {
-                p.strategy = Strategy::Skip;
-                p.to_version = Some(db.engine_version.clone());
-                p.skip_reason = Some(format!("already at {} (target {}={wanted})", db.engine_version, db.engine));
-                work.push(Work { db_index: i, planned: p, is_major, target_family, target_class });
-                continue;
+            if !index.by_key.contains_key(&(region, id)) {
+                p.warnings.push(Finding::new(
+                    "replica-source-not-planned",
+                    format!("source `{id}` is not in this inventory, so this replica is not upgraded by this plan; include the source"),
+                ));
             }
-            Resolution::BelowCurrent => p.blockers.push(Finding::new(
-                "target-below-current",
-                format!("target {}={wanted} is below the running version {}; RDS cannot downgrade: choose a target at or above it, or drop this database from the plan", db.engine, db.engine_version),
-            )),
-            Resolution::NoPath { reason } => p.blockers.push(Finding::new(
-                "no-upgrade-path",
-                format!("{reason}; choose a target listed in its ValidUpgradeTarget, or upgrade its minor version first"),
-            )),
-            Resolution::MultiHop { first_hop, majors } => p.blockers.push(Finding::new(
-                "multi-hop-upgrade",
-                format!("{} {} -> {wanted} needs several major upgrades ({} -> {}); rdsfleet does one major per plan: plan `--target {}={}` first (newest {first_hop}), apply and soak it, then plan {wanted}", db.engine, db.engine_version, major_version(&db.engine, &db.engine_version), majors.join(" -> "), db.engine, major_version(&db.engine, &first_hop)),
-            )),
-            Resolution::Upgrade { to, is_major: m } => {
-                is_major = m;
-                target_family = ctx
-                    .catalog
-                    .family(&db.engine, &to)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("{}{}", db.engine, major_version(&db.engine, &to)));
-                p.to_version = Some(to);
-            }
+            return Work::new(i, p);
         }
-        let replicas: Vec<&DbInstance> = db
-            .read_replicas
-            .iter()
-            .filter_map(|r| {
-                let (region, id) = prechecks::reference_region(r, &db.region);
-                (region == db.region)
-                    .then(|| by_key.get(&(region, id)).map(|&j| &inventory[j]))
-                    .flatten()
-            })
-            .collect();
-        let (b, w) = prechecks::run(
-            rules,
-            &prechecks::CheckInput {
-                db,
-                is_major,
-                target_class: &target_class,
-                replicas,
-                target_version: p.to_version.as_deref(),
-                target_storage_type: req.settings.storage_type.as_deref(),
-            },
-        );
-        p.blockers.extend(b);
-        p.warnings.extend(w);
-        work.push(Work {
-            db_index: i,
-            planned: p,
-            is_major,
-            target_family,
-            target_class,
-        });
     }
+    let Some(wanted) = req.targets.get(&db.engine) else {
+        let mut p = base(db, Strategy::Skip);
+        p.skip_reason = Some(format!("no --target for engine {}", db.engine));
+        return Work::new(i, p);
+    };
+    let rules = prechecks::rules();
+    let mut w = Work::new(i, base(db, Strategy::BlueGreen));
+    w.target_class = map_class(&req.settings.class_map, &db.instance_class);
+    if !rules.blue_green_engines.contains(&db.engine) {
+        w.planned.blockers.push(Finding::new(
+            "engine-not-supported",
+            format!("engine `{}` is not supported by RDS blue/green deployments (supported: {}); upgrade it another way", db.engine, rules.blue_green_engines.join(", ")),
+        ));
+        return w;
+    }
+    let catalog = ctx.catalog(&db.region);
+    let res = resolutions
+        .entry((
+            db.region.as_str(),
+            db.engine.as_str(),
+            db.engine_version.as_str(),
+            wanted.as_str(),
+        ))
+        .or_insert_with(|| paths::resolve(catalog, &db.engine, &db.engine_version, wanted))
+        .clone();
+    if !apply_resolution(&mut w, db, catalog, wanted, res) {
+        return w;
+    }
+    let replicas: Vec<&DbInstance> = db
+        .read_replicas
+        .iter()
+        .filter_map(|r| {
+            let (region, id) = prechecks::reference_region(r, &db.region);
+            (region == db.region)
+                .then(|| index.by_key.get(&(region, id)).map(|&j| &inventory[j]))
+                .flatten()
+        })
+        .collect();
+    let (b, warn) = prechecks::run(
+        rules,
+        &prechecks::CheckInput {
+            db,
+            is_major: w.is_major,
+            target_class: &w.target_class,
+            replicas,
+            target_version: w.planned.to_version.as_deref(),
+            target_storage_type: req.settings.storage_type.as_deref(),
+        },
+    );
+    w.planned.blockers.extend(b);
+    w.planned.warnings.extend(warn);
+    let st = storage::plan_storage(storage::rules(), db, &req.settings);
+    w.planned.blockers.extend(st.blockers);
+    w.planned.warnings.extend(st.warnings);
+    w.storage = st.green;
+    w
+}
 
-    // Same-region replicas: list them on their source and give them the source's target.
+/// Record what the catalog says about the path; `false` when there is nothing more to check
+/// (already at the target).
+fn apply_resolution(
+    w: &mut Work,
+    db: &DbInstance,
+    catalog: &Catalog,
+    wanted: &str,
+    res: Resolution,
+) -> bool {
+    let p = &mut w.planned;
+    match res {
+        Resolution::AlreadyAtTarget => {
+            p.strategy = Strategy::Skip;
+            p.to_version = Some(db.engine_version.clone());
+            p.skip_reason = Some(format!("already at {} (target {}={wanted})", db.engine_version, db.engine));
+            return false;
+        }
+        Resolution::BelowCurrent => p.blockers.push(Finding::new(
+            "target-below-current",
+            format!("target {}={wanted} is below the running version {}; RDS cannot downgrade: choose a target at or above it, or drop this database from the plan", db.engine, db.engine_version),
+        )),
+        Resolution::NoPath { reason } => p.blockers.push(Finding::new(
+            "no-upgrade-path",
+            format!("{reason}; choose a target listed in its ValidUpgradeTarget, or upgrade its minor version first"),
+        )),
+        Resolution::MultiHop { first_hop, majors } => p.blockers.push(Finding::new(
+            "multi-hop-upgrade",
+            format!("{} {} -> {wanted} needs several major upgrades ({} -> {}); rdsfleet does one major per plan: plan `--target {}={}` first (newest {first_hop}), apply and soak it, then plan {wanted}", db.engine, db.engine_version, major_version(&db.engine, &db.engine_version), majors.join(" -> "), db.engine, major_version(&db.engine, &first_hop)),
+        )),
+        Resolution::Upgrade { to, is_major } => {
+            w.is_major = is_major;
+            w.target_family = catalog
+                .family(&db.engine, &to)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{}{}", db.engine, major_version(&db.engine, &to)));
+            p.to_version = Some(to);
+        }
+    }
+    true
+}
+
+/// Same-region replicas: list them on their source and give them the source's target.
+fn link_replicas(work: &mut [Work], inventory: &[DbInstance]) {
     let pos: HashMap<(String, String), usize> = work
         .iter()
         .enumerate()
         .map(|(k, w)| ((w.planned.region.clone(), w.planned.identifier.clone()), k))
         .collect();
-    let mut replica_links: Vec<(usize, usize)> = Vec::new();
+    let mut links: Vec<(usize, usize)> = Vec::new();
     for (k, w) in work.iter().enumerate() {
         if w.planned.strategy != Strategy::WithSource {
             continue;
@@ -566,26 +677,28 @@ pub fn plan(
         if let Some(src) = &db.read_replica_source {
             let (region, id) = prechecks::reference_region(src, &db.region);
             if let Some(&s) = pos.get(&(region.to_string(), id.to_string())) {
-                replica_links.push((s, k));
+                links.push((s, k));
             }
         }
     }
-    for &(s, k) in &replica_links {
+    for (s, k) in links {
         let id = work[k].planned.identifier.clone();
         work[s].planned.replicas.push(id);
         let to = work[s].planned.to_version.clone();
         work[k].planned.to_version = to;
     }
+}
 
-    // Quota headroom: every green copy (source + its replicas) is one more instance.
+/// Quota headroom: every green copy (source + its replicas) is one more instance.
+fn check_quota_headroom(work: &mut [Work], ctx: &PlanContext) {
     let mut needed: BTreeMap<String, i64> = BTreeMap::new();
-    for w in &work {
+    for w in work.iter() {
         if w.planned.strategy == Strategy::BlueGreen && w.planned.blockers.is_empty() {
             *needed.entry(w.planned.region.clone()).or_default() +=
                 1 + w.planned.replicas.len() as i64;
         }
     }
-    for w in &mut work {
+    for w in work.iter_mut() {
         let p = &mut w.planned;
         if p.strategy != Strategy::BlueGreen || !p.blockers.is_empty() {
             continue;
@@ -607,84 +720,35 @@ pub fn plan(
             }
         }
     }
+}
 
-    // Targets, parameter groups and steps for the actionable databases.
-    let mappings = params::table();
+/// Targets, parameter groups and steps for the actionable databases; returns the parameter
+/// groups the plan creates.
+fn targets_and_steps(
+    work: &mut [Work],
+    inventory: &[DbInstance],
+    ctx: &PlanContext,
+) -> Vec<PlannedParameterGroup> {
     let mut groups: BTreeMap<(String, String), PlannedParameterGroup> = BTreeMap::new();
-    for w in &mut work {
+    for w in work.iter_mut() {
         let db = &inventory[w.db_index];
-        let p = &mut w.planned;
-        if p.strategy != Strategy::BlueGreen || !p.blockers.is_empty() {
+        if w.planned.strategy != Strategy::BlueGreen || !w.planned.blockers.is_empty() {
             continue;
         }
-        let Some(to) = p.to_version.clone() else {
+        let Some(to) = w.planned.to_version.clone() else {
             continue;
         };
-        let src_group = db.parameter_group();
-        let src_family = src_group
-            .and_then(|g| g.family.clone())
-            .or_else(|| {
-                ctx.catalog
-                    .family(&db.engine, &db.engine_version)
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
-        let family_changes = w.is_major || src_family != w.target_family;
-        let parameter_group = match src_group {
-            Some(g) if !ParameterGroup::is_default(&g.name) => {
-                if family_changes {
-                    let key = (db.region.clone(), g.name.clone());
-                    let entry = groups.entry(key).or_insert_with(|| {
-                        let mapped = g.user_parameters.as_deref().map(|ps| {
-                            params::map_parameters(
-                                mappings,
-                                &db.engine,
-                                &major_version(&db.engine, &db.engine_version),
-                                &major_version(&db.engine, &to),
-                                ps,
-                            )
-                        });
-                        let m = mapped.unwrap_or_default();
-                        PlannedParameterGroup {
-                            region: db.region.clone(),
-                            name: String::new(),
-                            family: w.target_family.clone(),
-                            source_group: g.name.clone(),
-                            source_family: src_family.clone(),
-                            description: format!(
-                                "rdsfleet: {} carried into {}",
-                                g.name, w.target_family
-                            ),
-                            parameters: m.parameters,
-                            dropped: m.dropped,
-                            renamed: m.renamed,
-                            used_by: Vec::new(),
-                        }
-                    });
-                    entry.used_by.push(db.identifier.clone());
-                    if g.user_parameters.is_none() {
-                        p.warnings.push(Finding::new(
-                            "parameters-unknown",
-                            format!("the inventory does not hold the parameters of `{}`, so its target group is created without them; re-run discovery live so they are carried over", g.name),
-                        ));
-                    }
-                    String::new() // `Plan::finalize` fills the deterministic name
-                } else {
-                    g.name.clone()
-                }
-            }
-            _ => format!("default.{}", w.target_family),
-        };
+        let parameter_group = green_parameter_group(w, db, ctx, &to, &mut groups);
+        let p = &mut w.planned;
         p.target = Some(TargetSpec {
             engine_version: to,
             parameter_group,
             parameter_group_family: w.target_family.clone(),
             instance_class: (w.target_class != db.instance_class).then(|| w.target_class.clone()),
-            storage_type: req
-                .settings
-                .storage_type
-                .clone()
-                .filter(|st| st != &db.storage_type),
+            storage_type: w.storage.storage_type.clone(),
+            iops: w.storage.iops,
+            storage_throughput: w.storage.storage_throughput,
+            allocated_storage_gib: w.storage.allocated_storage_gib,
         });
         p.steps = crate::machine::steps(Strategy::BlueGreen)
             .iter()
@@ -694,25 +758,97 @@ pub fn plan(
             })
             .collect();
     }
+    groups.into_values().collect()
+}
 
-    let mut warnings = Vec::new();
-    warnings.extend(ctx.catalog_warning.clone());
-    warnings.extend(ctx.quota_warning.clone());
-    let mut plan = Plan {
-        schema_version: PLAN_SCHEMA_VERSION,
-        plan_id: String::new(),
-        created_at: rfc3339(req.created_at),
-        inventory_fingerprint: crate::inventory::fingerprint(inventory),
-        targets: req.targets.clone(),
-        settings: req.settings.clone(),
-        warnings,
-        parameter_groups: groups.into_values().collect(),
-        databases: work.into_iter().map(|w| w.planned).collect(),
-        policy: None,
-        waves: Vec::new(),
+/// The parameter group green uses: the source's own group when it can serve green as is, an
+/// AWS default group, or (`""`, named by `Plan::finalize`) a group this plan creates, recorded
+/// in `groups` (one per source group and region, shared by the databases that use it).
+///
+/// A group is created when the family changes and the source has a custom group, or when
+/// green needs values the group it would otherwise use does not have (`event_scheduler=OFF`
+/// at creation, see [`params`]); then the source's user parameters are carried, mapped.
+fn green_parameter_group(
+    w: &mut Work,
+    db: &DbInstance,
+    ctx: &PlanContext,
+    to: &str,
+    groups: &mut BTreeMap<(String, String), PlannedParameterGroup>,
+) -> String {
+    let catalog = ctx.catalog(&db.region);
+    let src_group = db.parameter_group();
+    let src_family = src_group
+        .and_then(|g| g.family.clone())
+        .or_else(|| {
+            catalog
+                .family(&db.engine, &db.engine_version)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let family_changes = w.is_major || src_family != w.target_family;
+    let default_target = format!("default.{}", w.target_family);
+    let Some(g) = src_group else {
+        return default_target;
     };
-    finalize(&mut plan);
-    Ok(plan)
+    let is_default = ParameterGroup::is_default(&g.name);
+    // An AWS default group has no user parameters; a custom one's may be unknown (offline).
+    let known: Option<&[crate::domain::Parameter]> = if is_default {
+        Some(&[])
+    } else {
+        g.user_parameters.as_deref()
+    };
+    if known.is_none() && !family_changes {
+        // Offline, a custom group of the same family: green keeps it, unchecked.
+        w.planned.warnings.push(Finding::new(
+            "parameters-unknown",
+            format!("the inventory does not hold the parameters of `{}`, so the values green needs at creation (event_scheduler=OFF) could not be checked; re-run discovery live", g.name),
+        ));
+        return g.name.clone();
+    }
+    let from_major = major_version(&db.engine, &db.engine_version);
+    let to_major = major_version(&db.engine, to);
+    let mapped = params::plan_group(
+        params::table(),
+        &db.engine,
+        &from_major,
+        &to_major,
+        known.unwrap_or(&[]),
+    );
+    let create = if is_default {
+        mapped.requires_group
+    } else {
+        family_changes || mapped.requires_group
+    };
+    if !create {
+        return if is_default || family_changes {
+            default_target
+        } else {
+            g.name.clone()
+        };
+    }
+    let key = (db.region.clone(), g.name.clone());
+    let entry = groups.entry(key).or_insert_with(|| PlannedParameterGroup {
+        region: db.region.clone(),
+        name: String::new(),
+        family: w.target_family.clone(),
+        source_group: g.name.clone(),
+        source_family: src_family.clone(),
+        description: format!("rdsfleet: {} carried into {}", g.name, w.target_family),
+        parameters: mapped.parameters,
+        dropped: mapped.dropped,
+        renamed: mapped.renamed,
+        used_by: Vec::new(),
+        edits: mapped.edits,
+        restore_after_switchover: mapped.restore_after_switchover,
+    });
+    entry.used_by.push(db.identifier.clone());
+    if known.is_none() {
+        w.planned.warnings.push(Finding::new(
+            "parameters-unknown",
+            format!("the inventory does not hold the parameters of `{}`, so its target group is created without them; re-run discovery live so they are carried over", g.name),
+        ));
+    }
+    String::new() // `Plan::finalize` fills the deterministic name
 }
 
 /// Load a plan file and verify it: schema, content hash, and every resource name derived

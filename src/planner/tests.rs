@@ -20,14 +20,12 @@ struct Case {
 /// steps. Returns the plan for further assertions.
 fn check(case: Case, id: &str, blockers: &[&str], warnings: &[&str]) -> Plan {
     let ctx = PlanContext {
-        catalog: case.catalog.unwrap_or_else(Catalog::bundled),
-        catalog_warning: None,
         quotas: case
             .quotas
             .into_iter()
             .map(|(r, q)| (r.to_string(), q))
             .collect(),
-        quota_warning: None,
+        ..PlanContext::with_catalog(case.catalog.unwrap_or_else(Catalog::bundled))
     };
     let req = PlanRequest {
         targets: case
@@ -135,11 +133,46 @@ fn clean_mysql_is_planned_to_the_newest_80() {
     let p = &plan.databases[0];
     assert_eq!(p.to_version.as_deref(), Some("8.0.42"));
     let t = p.target.as_ref().unwrap();
-    assert_eq!(t.parameter_group, "default.mysql8.0");
     assert_eq!(t.parameter_group_family, "mysql8.0");
     assert_eq!(t.instance_class, None);
-    assert!(plan.parameter_groups.is_empty());
+    // On default.mysql5.7 (event_scheduler OFF by default) to 8.0 (ON by default): green
+    // needs a group of its own with event_scheduler=OFF (issue 10); nothing to restore.
+    assert_eq!(plan.parameter_groups.len(), 1);
+    let g = &plan.parameter_groups[0];
+    assert_eq!(t.parameter_group, g.name);
+    assert_eq!(
+        (g.source_group.as_str(), g.family.as_str()),
+        ("default.mysql5.7", "mysql8.0")
+    );
+    assert_eq!(g.parameters.len(), 1);
+    assert_eq!(
+        (
+            g.parameters[0].name.as_str(),
+            g.parameters[0].value.as_str()
+        ),
+        ("event_scheduler", "OFF")
+    );
+    assert!(g.restore_after_switchover.is_empty());
     assert_eq!(p.wave, 1);
+}
+
+/// PostgreSQL on its default group keeps an AWS default group on green.
+#[test]
+fn postgres_on_a_default_group_gets_the_new_default_group() {
+    let mut d = pg("a", "13.15");
+    d.parameter_groups = vec![ParameterGroupStatus {
+        name: "default.postgres13".into(),
+        apply_status: "in-sync".into(),
+        family: Some("postgres13".into()),
+        user_parameters: Some(vec![]),
+    }];
+    let plan = check(
+        one(d, "postgres=16"),
+        "a",
+        &["logical-replication-off"],
+        &pg_major(&[], &[]),
+    );
+    assert!(plan.parameter_groups.is_empty());
 }
 
 #[test]
@@ -226,6 +259,7 @@ fn blocker_source_version_too_old() {
         engine: "postgres".into(),
         engine_version: ver.into(),
         parameter_group_family: fam.into(),
+        status: "available".into(),
         valid_upgrade_targets: targets
             .iter()
             .map(|t| UpgradeTarget {
@@ -573,7 +607,7 @@ fn planning_errors() {
 async fn context_falls_back_to_the_bundled_catalog_when_live_is_unavailable() {
     let fake = FakeBackend::default();
     let ctx = gather_context(&fake, &["us-east-1".into()], &["mysql".into()]).await;
-    assert_eq!(ctx.catalog, Catalog::bundled());
+    assert_eq!(ctx.catalog("us-east-1"), &Catalog::bundled());
     assert_eq!(
         ctx.catalog_warning.as_ref().unwrap().code,
         "catalog-fallback"
@@ -606,6 +640,7 @@ async fn context_uses_the_live_catalog_and_quotas() {
             engine: "mysql".into(),
             engine_version: "5.7.44".into(),
             parameter_group_family: "mysql5.7".into(),
+            status: "available".into(),
             valid_upgrade_targets: vec![UpgradeTarget {
                 engine_version: "8.0.36".into(),
                 is_major_version_upgrade: true,
@@ -616,6 +651,7 @@ async fn context_uses_the_live_catalog_and_quotas() {
             engine: "mysql".into(),
             engine_version: "8.0.36".into(),
             parameter_group_family: "mysql8.0".into(),
+            status: "available".into(),
             valid_upgrade_targets: vec![],
         },
     ];
@@ -735,14 +771,42 @@ fn minor_upgrade_keeps_the_custom_group_and_orphan_replicas_warn() {
     };
     let plan = check(case, "a", &[], &[]);
     let t = plan.databases[0].target.as_ref().unwrap();
+    assert_eq!(t.engine_version.as_str(), "8.0.42");
+    // app-80 leaves event_scheduler at 8.0's default (ON), which green may not have at
+    // creation: a copy of the group with it OFF, and ON restored after switchover.
+    let g = &plan.parameter_groups[0];
+    assert_eq!(t.parameter_group, g.name);
     assert_eq!(
-        (t.engine_version.as_str(), t.parameter_group.as_str()),
-        ("8.0.42", "app-80")
+        (g.source_group.as_str(), g.family.as_str()),
+        ("app-80", "mysql8.0")
     );
-    assert!(plan.parameter_groups.is_empty());
+    let set: Vec<(&str, &str)> = g
+        .parameters
+        .iter()
+        .map(|p| (p.name.as_str(), p.value.as_str()))
+        .collect();
+    assert_eq!(set, [("event_scheduler", "OFF"), ("max_connections", "10")]);
+    assert_eq!(g.restore_after_switchover[0].name, "event_scheduler");
+    assert_eq!(g.restore_after_switchover[0].value, "ON");
     let o = plan.database("us-east-1", "orphan").unwrap();
     assert_eq!(o.strategy, Strategy::WithSource);
     assert_eq!(o.warnings[0].code, "replica-source-not-planned");
+}
+
+/// A same-family group that already has event_scheduler OFF serves green as it is.
+#[test]
+fn minor_upgrade_keeps_a_custom_group_green_can_use() {
+    let mut d = mysql("a");
+    d.engine_version = "8.0.28".into();
+    d.parameter_groups = vec![group(
+        "app-80",
+        "mysql8.0",
+        vec![user_param("event_scheduler", "OFF")],
+    )];
+    let plan = check(one(d, "mysql=8.0"), "a", &[], &[]);
+    let t = plan.databases[0].target.as_ref().unwrap();
+    assert_eq!(t.parameter_group, "app-80");
+    assert!(plan.parameter_groups.is_empty());
 }
 
 #[test]
@@ -992,4 +1056,182 @@ fn every_emitted_code_is_in_the_code_table() {
             "plans/README.md lacks {code}"
         );
     }
+}
+/// Issue 10: the fleets that most need upgrading run Extended Support minors (as AWS names
+/// them) and minors no longer offered; both get their valid targets, and a target is never a
+/// deprecated version.
+#[test]
+fn extended_support_and_deprecated_minors_are_planned() {
+    for from in ["5.7.44-RDS.20240808", "5.7.33", "5.7.44-rds.20250508"] {
+        let mut d = mysql("a");
+        d.engine_version = from.into();
+        let plan = check(one(d, "mysql=8.0"), "a", &[], &[]);
+        assert_eq!(
+            plan.databases[0].to_version.as_deref(),
+            Some("8.0.42"),
+            "{from}"
+        );
+    }
+    // A minor upgrade within 5.7 from a deprecated minor lands on the newest ES minor.
+    let mut d = mysql("a");
+    d.engine_version = "5.7.33".into();
+    let plan = check(one(d, "mysql=5.7"), "a", &[], &[]);
+    assert_eq!(
+        plan.databases[0].to_version.as_deref(),
+        Some("5.7.44-rds.20260212")
+    );
+    // A specific Extended Support minor can be the target.
+    assert_eq!(
+        parse_target("mysql=5.7.44-RDS.20240808").unwrap().1,
+        "5.7.44-RDS.20240808"
+    );
+    assert!(parse_target("mysql=5.7.44-").is_err());
+}
+
+fn live_version(v: &str, fam: &str, targets: &[&str]) -> EngineVersion {
+    EngineVersion {
+        engine: "mysql".into(),
+        engine_version: v.into(),
+        parameter_group_family: fam.into(),
+        status: "available".into(),
+        valid_upgrade_targets: targets
+            .iter()
+            .map(|t| UpgradeTarget {
+                engine_version: t.to_string(),
+                is_major_version_upgrade: !t.starts_with("5.7"),
+                auto_upgrade: false,
+            })
+            .collect(),
+    }
+}
+
+/// Issue 10: versions and valid targets differ by region; each database is planned with its
+/// own region's catalog, and every region is asked (with IncludeAll, which the fake asserts).
+#[tokio::test]
+async fn each_region_is_planned_with_its_own_catalog() {
+    let mut fake = FakeBackend::default();
+    fake.engine_versions_in.insert(
+        "us-east-1".into(),
+        vec![
+            live_version("5.7.44", "mysql5.7", &["8.0.36"]),
+            live_version("8.0.36", "mysql8.0", &[]),
+        ],
+    );
+    fake.engine_versions_in.insert(
+        "eu-west-1".into(),
+        vec![
+            live_version("5.7.44", "mysql5.7", &["8.0.40"]),
+            live_version("8.0.40", "mysql8.0", &[]),
+        ],
+    );
+    let regions = ["us-east-1".to_string(), "eu-west-1".to_string()];
+    let ctx = gather_context(&fake, &regions, &["mysql".into()]).await;
+    assert!(ctx.catalog_warning.is_none(), "{:?}", ctx.catalog_warning);
+    let req = PlanRequest {
+        targets: [parse_target("mysql=8.0").unwrap()].into_iter().collect(),
+        settings: PlanSettings::default(),
+        created_at: 0,
+    };
+    let inv = vec![db("us-east-1", "a"), db("eu-west-1", "b")];
+    let p = plan(&inv, &ctx, &req).unwrap();
+    let to = |r: &str| {
+        p.database(r, if r == "us-east-1" { "a" } else { "b" })
+            .unwrap()
+            .to_version
+            .clone()
+    };
+    assert_eq!(to("us-east-1").as_deref(), Some("8.0.36"));
+    assert_eq!(to("eu-west-1").as_deref(), Some("8.0.40"));
+    let calls = fake.calls.lock().unwrap().clone();
+    for r in regions {
+        assert!(
+            calls.contains(&format!("describe_engine_versions {r} mysql")),
+            "{calls:?}"
+        );
+    }
+    // A region whose live catalog is unusable falls back alone, and says which.
+    let mut partial = FakeBackend::default();
+    partial.engine_versions_in.insert(
+        "us-east-1".into(),
+        vec![
+            live_version("5.7.44", "mysql5.7", &["8.0.36"]),
+            live_version("8.0.36", "mysql8.0", &[]),
+        ],
+    );
+    partial
+        .engine_versions_in
+        .insert("eu-west-1".into(), vec![]);
+    let ctx = gather_context(
+        &partial,
+        &["us-east-1".into(), "eu-west-1".into()],
+        &["mysql".into()],
+    )
+    .await;
+    let w = ctx.catalog_warning.clone().unwrap();
+    assert!(
+        w.message.contains("eu-west-1") && !w.message.contains("us-east-1"),
+        "{w:?}"
+    );
+    let p = plan(&inv, &ctx, &req).unwrap();
+    assert_eq!(
+        p.database("us-east-1", "a").unwrap().to_version.as_deref(),
+        Some("8.0.36")
+    );
+    assert_eq!(
+        p.database("eu-west-1", "b").unwrap().to_version.as_deref(),
+        Some("8.0.42")
+    );
+}
+
+/// Issue 10 item 5: io1/io2 need provisioned IOPS; the plan carries them to the request, and
+/// an impossible combination blocks the database with a fix.
+#[test]
+fn storage_flags_reach_the_target_and_impossible_ones_block() {
+    let io1 = |iops: Option<i32>, gib: Option<i32>| PlanSettings {
+        storage_type: Some("io1".into()),
+        iops,
+        allocated_storage_gib: gib,
+        ..Default::default()
+    };
+    let mut d = mysql("a");
+    d.allocated_storage_gib = 200;
+    let case = |s: PlanSettings, d: DbInstance| Case {
+        settings: s,
+        ..one(d, "mysql=8.0")
+    };
+    check(
+        case(io1(None, None), d.clone()),
+        "a",
+        &["storage-iops-required"],
+        &[],
+    );
+    let plan = check(case(io1(Some(4000), None), d.clone()), "a", &[], &[]);
+    let t = plan.databases[0].target.clone().unwrap();
+    assert_eq!(
+        (t.storage_type.as_deref(), t.iops, t.allocated_storage_gib),
+        (Some("io1"), Some(4000), None)
+    );
+    d.allocated_storage_gib = 50;
+    check(
+        case(io1(Some(2000), None), d.clone()),
+        "a",
+        &["storage-size-invalid"],
+        &[],
+    );
+    let plan = check(case(io1(Some(2000), Some(100)), d.clone()), "a", &[], &[]);
+    assert_eq!(
+        plan.databases[0]
+            .target
+            .as_ref()
+            .unwrap()
+            .allocated_storage_gib,
+        Some(100)
+    );
+    // gp3 below 400 GiB with IOPS: RDS refuses it.
+    let gp3 = PlanSettings {
+        storage_type: Some("gp3".into()),
+        iops: Some(12000),
+        ..Default::default()
+    };
+    check(case(gp3, d), "a", &["storage-iops-invalid"], &[]);
 }

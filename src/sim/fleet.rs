@@ -1,10 +1,11 @@
-//! `sim init`: the seeded fleet, the default parameter groups and the per-family parameter
-//! catalog (which parameters exist in which family, with their defaults and apply types).
+//! `sim init`: the seeded fleet and the default parameter groups. (Which parameters exist in
+//! which family, with their defaults and accepted values, is [`super::params`].)
 //!
-//! The fleet mimics an organisation that has drifted: mostly MySQL 5.7 across two regions,
-//! some PostgreSQL 12/13, read replicas, custom parameter groups with user-modified
-//! parameters, and (unless `clean`) one or more databases for each problem case listed in
-//! [`PROBLEM_SHARES`]. Each problem database has exactly one problem, so counts add up.
+//! The fleet mimics an organisation that has drifted: mostly MySQL 5.7 across two regions
+//! (some on Extended Support minors `5.7.44-rds.*`, a few on the deprecated `5.7.33`), some
+//! PostgreSQL 12/13, read replicas, custom parameter groups with user-modified parameters
+//! (5.7 groups with the 5.7 `sql_mode`, `event_scheduler=ON`, variables 8.0 removed), and
+//! (unless `clean`) one or more databases for each problem case listed in [`PROBLEM_SHARES`]. Each problem database has exactly one problem, so counts add up.
 
 use super::rng::{self, SplitMix};
 use super::store::{self, InstRow, PgRow, SimLog};
@@ -46,66 +47,6 @@ pub fn arn(region: &str, kind: &str, id: &str) -> String {
     format!("arn:aws:rds:{region}:{SIM_ACCOUNT_ID}:{kind}:{id}")
 }
 
-/// The parameters of a family: (name, engine default, apply type).
-pub fn family_params(family: &str) -> Vec<(&'static str, &'static str, &'static str)> {
-    let mysql_common: &[(&str, &str, &str)] = &[
-        (
-            "max_connections",
-            "{DBInstanceClassMemory/12582880}",
-            "dynamic",
-        ),
-        (
-            "innodb_buffer_pool_size",
-            "{DBInstanceClassMemory*3/4}",
-            "static",
-        ),
-        ("innodb_lock_wait_timeout", "50", "dynamic"),
-        ("innodb_file_per_table", "1", "dynamic"),
-        ("innodb_log_file_size", "134217728", "static"),
-        ("innodb_flush_log_at_trx_commit", "1", "dynamic"),
-        ("binlog_format", "MIXED", "dynamic"),
-        ("event_scheduler", "OFF", "dynamic"),
-        ("lower_case_table_names", "0", "static"),
-        ("slow_query_log", "0", "dynamic"),
-        ("long_query_time", "10", "dynamic"),
-        ("sql_mode", "NO_ENGINE_SUBSTITUTION", "dynamic"),
-        ("character_set_server", "latin1", "dynamic"),
-    ];
-    let mut v: Vec<(&str, &str, &str)> = Vec::new();
-    if family.starts_with("mysql5.") || family.starts_with("mariadb") {
-        v.extend_from_slice(mysql_common);
-        v.push(("tx_isolation", "REPEATABLE-READ", "dynamic"));
-        if family.starts_with("mysql5.") {
-            v.push(("query_cache_size", "1048576", "dynamic"));
-            v.push(("query_cache_type", "0", "dynamic"));
-        }
-    } else if family.starts_with("mysql8.") {
-        v.extend_from_slice(mysql_common);
-        v.push(("transaction_isolation", "REPEATABLE-READ", "dynamic"));
-        v.push(("innodb_redo_log_capacity", "104857600", "dynamic"));
-    } else if family.starts_with("postgres") {
-        v.extend_from_slice(&[
-            (
-                "max_connections",
-                "{DBInstanceClassMemory/9531392}",
-                "static",
-            ),
-            ("shared_buffers", "{DBInstanceClassMemory/32768}", "static"),
-            ("work_mem", "4096", "dynamic"),
-            ("maintenance_work_mem", "65536", "dynamic"),
-            ("rds.logical_replication", "0", "static"),
-            ("max_wal_senders", "10", "static"),
-            ("max_replication_slots", "20", "static"),
-            ("max_logical_replication_workers", "4", "static"),
-            ("max_worker_processes", "8", "static"),
-            ("log_min_duration_statement", "-1", "dynamic"),
-            ("random_page_cost", "4", "dynamic"),
-            ("rds.force_ssl", "0", "dynamic"),
-        ]);
-    }
-    v
-}
-
 struct Gen<'a> {
     tx: &'a Transaction<'a>,
     rng: SplitMix,
@@ -132,6 +73,12 @@ const TEAMS: &[&str] = &[
 ];
 const APPS: &[&str] = &[
     "db", "api", "ledger", "events", "reports", "core", "sessions", "jobs", "audit", "users",
+];
+/// MySQL 5.7 Extended Support minors, as `DescribeDBEngineVersions` names them.
+const MYSQL57_EXTENDED: &[&str] = &[
+    "5.7.44-rds.20240808",
+    "5.7.44-rds.20250508",
+    "5.7.44-rds.20251212",
 ];
 const MYSQL57: &[&str] = &[
     "5.7.37", "5.7.38", "5.7.39", "5.7.40", "5.7.41", "5.7.42", "5.7.43", "5.7.44", "5.7.44",
@@ -273,10 +220,56 @@ impl<'a> Gen<'a> {
         });
     }
 
+    /// A 5.7 minor as real estates run them: mostly community minors, some on an Extended
+    /// Support minor (`5.7.44-rds.*`), a few on a minor no longer offered (`5.7.33`). The
+    /// extra draws hash the seed and the pick (no draw from the fleet stream, so the rest of
+    /// the fleet is unchanged).
+    fn mysql57_version(&mut self) -> &'static str {
+        let v = *self.rng.pick(MYSQL57);
+        let n = self.instances.len().to_string();
+        let u = rng::unit(self.seed, &["mysql57-minor", &n]);
+        if u < 0.12 {
+            self.pick_hashed(&n, MYSQL57_EXTENDED)
+        } else if u < 0.18 {
+            "5.7.33"
+        } else {
+            v
+        }
+    }
+
+    fn pick_hashed(&self, salt: &str, xs: &[&'static str]) -> &'static str {
+        let i = (rng::unit(self.seed, &["pick", salt]) * xs.len() as f64) as usize;
+        xs[i.min(xs.len() - 1)]
+    }
+
+    /// The 5.7 settings that real custom groups carry and MySQL 8.0 refuses or changed:
+    /// the 5.7 `sql_mode` with `NO_AUTO_CREATE_USER`, `event_scheduler=ON`, removed variables.
+    /// Hashed per group name, so the fleet stream is unchanged.
+    fn legacy_57_params(&self, name: &str) -> Vec<(&'static str, &'static str)> {
+        let u = |k: &str| rng::unit(self.seed, &["legacy57", name, k]);
+        let mut p = vec![];
+        if u("sql_mode") < 0.5 {
+            p.push((
+                "sql_mode",
+                "STRICT_TRANS_TABLES,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION",
+            ));
+        }
+        if u("event_scheduler") < 0.3 {
+            p.push(("event_scheduler", "ON"));
+        }
+        if u("show_compatibility_56") < 0.2 {
+            p.push(("show_compatibility_56", "ON"));
+        }
+        if u("innodb_stats_sample_pages") < 0.15 {
+            p.push(("innodb_stats_sample_pages", "16"));
+        }
+        p
+    }
+
     /// Engine, version and parameter group family of a new primary.
     fn version(&mut self, engine: Engine) -> (&'static str, &'static str, &'static str) {
         match engine {
-            Engine::Mysql57 => ("mysql", *self.rng.pick(MYSQL57), "mysql5.7"),
+            Engine::Mysql57 => ("mysql", self.mysql57_version(), "mysql5.7"),
             Engine::Mysql56 => ("mysql", "5.6.51", "mysql5.6"),
             // Zero-ETL integrations need MySQL 8.0.32 or later.
             Engine::Mysql80 => ("mysql", "8.0.36", "mysql8.0"),
@@ -342,7 +335,8 @@ impl<'a> Gen<'a> {
             }
             (Engine::Mysql57, _) if self.rng.unit() < 0.5 => {
                 let name = format!("{id}-mysql57");
-                let p = self.mysql57_params();
+                let mut p = self.mysql57_params();
+                p.extend(self.legacy_57_params(&name));
                 self.group(region, &name, "mysql5.7", &p);
                 name
             }
@@ -400,6 +394,8 @@ impl<'a> Gen<'a> {
             instance_class: class,
             allocated_storage_gib: storage,
             storage_type: if self.rng.unit() < 0.6 { "gp2" } else { "gp3" }.into(),
+            iops: None,
+            storage_throughput: None,
             multi_az: env == "prod",
             parameter_groups: vec![ParameterGroupStatus {
                 name: group,

@@ -63,8 +63,10 @@
 //! | Secrets-Manager-managed master password | `SourceDatabaseNotSupportedFault` |
 //! | MySQL/MariaDB with automated backups off | `InvalidParameterCombination` |
 //! | PostgreSQL major upgrade without `rds.logical_replication=1` | `InvalidParameterCombination` |
-//! | target version not a valid upgrade target (engine catalog) | `InvalidParameterCombination` |
+//! | target version not a valid upgrade target (engine catalog), or no longer offered (`deprecated`) | `InvalidParameterCombination` |
 //! | target parameter group missing / wrong family | `DBParameterGroupNotFound` / `InvalidParameterCombination` |
+//! | green's group leaves `event_scheduler` other than OFF (MySQL 8.0's default is ON) | `InvalidParameterCombination` |
+//! | green's storage: io1/io2 without IOPS, below 100 GiB or outside 0.5-50 (io2: 1000) IOPS per GiB; IOPS or throughput on gp3 below 400 GiB; gp3 IOPS outside 12000-64000, throughput outside 500-4000 or above 0.25 MiB/s per IOPS; throughput off gp3; IOPS on gp2 | `InvalidParameterCombination` (an unknown storage type: `InvalidParameterValue`) |
 //! | the green instances would exceed the quota | `InstanceQuotaExceeded` |
 //! | source is a member of a Multi-AZ DB cluster (`DBClusterIdentifier`), or an RDS Proxy target | `SourceDatabaseNotSupportedFault` |
 //!
@@ -76,7 +78,9 @@
 //! parameter(s): [...]".
 //!
 //! `DescribeDBEngineVersions` is answered from the shared engine catalog
-//! ([`crate::catalog`], `data/engine-catalog.json`).
+//! ([`crate::catalog`], `data/engine-catalog.json`); versions no longer offered (`5.7.33`)
+//! are listed only with `IncludeAll`, as on RDS. Green gets the requested storage type, size,
+//! IOPS and throughput (the source's when not requested and the type is kept).
 //!
 //! # API notes
 //!
@@ -88,8 +92,10 @@
 //!   meanwhile another snapshot, `CreateBlueGreenDeployment` and a switchover involving it are
 //!   refused with `InvalidDBInstanceState`: wait for the snapshot, then retry.
 //! - `modify_parameter_group`: 1-20 parameters per call, each must exist in the group's family
-//!   (MySQL 8.0 has no `query_cache_*`, and `tx_isolation` became `transaction_isolation`),
-//!   else `InvalidParameterValue`; a static parameter needs `pending-reboot`
+//!   (MySQL 8.0 has no `query_cache_*`, and `tx_isolation` became `transaction_isolation`)
+//!   and its value must be one the family accepts (`sql_mode` without `NO_AUTO_CREATE_USER`
+//!   in 8.0, `event_scheduler` ON/OFF, integers or `{formulas}`; see [`params`]), else
+//!   `InvalidParameterValue`; a static parameter needs `pending-reboot`
 //!   (`immediate` => `InvalidParameterCombination`) and puts every instance using the group in
 //!   `pending-reboot`. Default groups can't be modified or deleted; a group in use can't be
 //!   deleted (`InvalidDBParameterGroupState`).
@@ -185,6 +191,7 @@ mod api;
 pub mod faults;
 mod fleet;
 mod logs;
+pub mod params;
 pub mod rng;
 mod store;
 

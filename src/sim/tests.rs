@@ -92,12 +92,45 @@ impl W {
         }
         panic!("no upgradable mysql primary in {region}");
     }
+    /// A custom group of `family` green can be created with (`event_scheduler=OFF`, which
+    /// RDS requires at creation and MySQL 8.0 does not default to), made once per region.
+    async fn green_group(&self, region: &str, family: &str) -> String {
+        let name = format!("green-{}", family.replace('.', "-"));
+        let new = NewParameterGroup {
+            name: name.clone(),
+            family: family.into(),
+            description: "green".into(),
+            tags: Tags::new(),
+        };
+        if self.b.create_parameter_group(region, &new).await.is_ok() {
+            let off = ParameterChange {
+                name: "event_scheduler".into(),
+                value: "OFF".into(),
+                apply_method: "immediate".into(),
+            };
+            self.b
+                .modify_parameter_group(region, &name, &[off])
+                .await
+                .unwrap();
+        }
+        name
+    }
+    /// Create a deployment to `target`; `pg: None` uses [`W::green_group`] for MySQL.
     async fn create_bg(
         &self,
         src: &DbInstance,
         target: &str,
         pg: Option<&str>,
     ) -> BResult<BlueGreen> {
+        let family = Catalog::bundled()
+            .family(&src.engine, target)
+            .unwrap_or_default()
+            .to_string();
+        let pg = match pg {
+            Some(p) => Some(p.to_string()),
+            None if src.engine == "mysql" => Some(self.green_group(&src.region, &family).await),
+            None => None,
+        };
         self.b
             .create_blue_green(
                 &src.region,
@@ -105,10 +138,11 @@ impl W {
                     name: format!("up-{}", src.identifier),
                     source_arn: src.arn.clone(),
                     target_engine_version: target.to_string(),
-                    target_parameter_group: pg.map(str::to_string),
+                    target_parameter_group: pg,
                     target_instance_class: None,
                     target_storage_type: None,
                     tags: Tags::new(),
+                    ..Default::default()
                 },
             )
             .await
@@ -318,10 +352,7 @@ async fn blue_green_provisions_then_switches_over_to_old1_then_old2() {
     let w = world(clean(30));
     let (src, target) = w.mysql_primary(R).await;
     let used = w.b.describe_instance_quota(R).await.unwrap().used;
-    let bg = w
-        .create_bg(&src, &target, Some("default.mysql8.0"))
-        .await
-        .unwrap();
+    let bg = w.create_bg(&src, &target, None).await.unwrap();
     assert_eq!(bg.status, BgStatus::Provisioning);
     assert!(bg.identifier.starts_with("bgd-"));
     assert_eq!(w.b.describe_instance_quota(R).await.unwrap().used, used + 1);
@@ -361,7 +392,7 @@ async fn blue_green_provisions_then_switches_over_to_old1_then_old2() {
         .await;
     let new = w.get(R, &src.identifier).await.unwrap();
     assert_eq!(new.engine_version, target);
-    assert_eq!(new.parameter_group().unwrap().name, "default.mysql8.0");
+    assert_eq!(new.parameter_group().unwrap().name, "green-mysql8-0");
     assert_ne!(new.dbi_resource_id, src.dbi_resource_id);
     let old = w.get(R, &format!("{}-old1", src.identifier)).await.unwrap();
     assert_eq!(old.engine_version, src.engine_version);
@@ -397,10 +428,11 @@ async fn blue_green_provisions_then_switches_over_to_old1_then_old2() {
                 name: "second".into(),
                 source_arn: new.arn.clone(),
                 target_engine_version: t2.clone(),
-                target_parameter_group: None,
+                target_parameter_group: Some(w.green_group(R, "mysql8.4").await),
                 target_instance_class: None,
                 target_storage_type: None,
                 tags: Tags::new(),
+                ..Default::default()
             },
         )
         .await
@@ -420,7 +452,7 @@ async fn blue_green_provisions_then_switches_over_to_old1_then_old2() {
             .parameter_group()
             .unwrap()
             .name,
-        "default.mysql8.4"
+        "green-mysql8-4"
     );
     assert!(w
         .get(R, &format!("{}-old1", src.identifier))
@@ -754,10 +786,11 @@ async fn blue_green_prerequisites_are_enforced_with_aws_codes() {
                 name: "other-name".into(),
                 source_arn: ok_src.arn.clone(),
                 target_engine_version: to80(&ok_src),
-                target_parameter_group: None,
+                target_parameter_group: Some(w.green_group(R, "mysql8.0").await),
                 target_instance_class: None,
                 target_storage_type: None,
                 tags: Tags::new(),
+                ..Default::default()
             },
         )
         .await
@@ -1134,13 +1167,51 @@ async fn trail_records_every_call_and_paginates_describes() {
     assert_eq!(t[0].action, "CreateDBSnapshot");
     assert_eq!(t[0].time, crate::clock::rfc3339(START));
     let versions =
-        w.b.describe_engine_versions(R, "mysql", Some("5.7.44"))
+        w.b.describe_engine_versions(R, "mysql", Some("5.7.44"), false)
             .await
             .unwrap();
     assert!(versions[0]
         .valid_upgrade_targets
         .iter()
         .any(|t| t.is_major_version_upgrade));
+}
+
+/// Issue 10: as RDS, a minor no longer offered for new instances (5.7.33) is listed only with
+/// IncludeAll, with its valid upgrade targets; an Extended Support minor is listed either way.
+#[tokio::test]
+async fn describe_engine_versions_lists_deprecated_minors_only_with_include_all() {
+    let w = world(clean(1));
+    let all = |v: Vec<EngineVersion>| {
+        v.into_iter()
+            .map(|v| v.engine_version)
+            .collect::<Vec<String>>()
+    };
+    let offered = all(w
+        .b
+        .describe_engine_versions(R, "mysql", None, false)
+        .await
+        .unwrap());
+    let every = all(w
+        .b
+        .describe_engine_versions(R, "mysql", None, true)
+        .await
+        .unwrap());
+    assert!(!offered.contains(&"5.7.33".to_string()), "{offered:?}");
+    assert!(every.contains(&"5.7.33".to_string()), "{every:?}");
+    assert!(offered.contains(&"5.7.44-rds.20240808".to_string()));
+    let old =
+        w.b.describe_engine_versions(R, "mysql", Some("5.7.33"), true)
+            .await
+            .unwrap();
+    assert_eq!(old[0].status, "deprecated");
+    assert!(old[0]
+        .valid_upgrade_targets
+        .iter()
+        .any(|t| t.engine_version == "8.0.42"));
+    let trail = w.b.trail(false).unwrap();
+    assert!(trail
+        .iter()
+        .any(|t| t.action == "DescribeDBEngineVersions" && t.params["IncludeAll"] == true));
 }
 
 #[tokio::test]
@@ -1340,6 +1411,12 @@ async fn storage_change_passes_through_storage_optimization() {
     } else {
         "gp3"
     };
+    // io1 needs IOPS and at least 100 GiB.
+    let (iops, gib) = if new_type == "io1" {
+        (Some(3000), Some(src.allocated_storage_gib.max(100)))
+    } else {
+        (None, None)
+    };
     let bg =
         w.b.create_blue_green(
             R,
@@ -1347,10 +1424,13 @@ async fn storage_change_passes_through_storage_optimization() {
                 name: "st".into(),
                 source_arn: src.arn.clone(),
                 target_engine_version: target,
-                target_parameter_group: None,
+                target_parameter_group: Some(w.green_group(R, "mysql8.0").await),
                 target_instance_class: Some("db.r7g.large".into()),
                 target_storage_type: Some(new_type.into()),
+                target_iops: iops,
+                target_allocated_storage: gib,
                 tags: Tags::new(),
+                ..Default::default()
             },
         )
         .await
@@ -1370,6 +1450,151 @@ async fn storage_change_passes_through_storage_optimization() {
         (g.storage_type.as_str(), g.instance_class.as_str()),
         (new_type, "db.r7g.large")
     );
+    assert_eq!(g.iops, iops);
+    assert_eq!(
+        g.allocated_storage_gib,
+        gib.unwrap_or(src.allocated_storage_gib)
+    );
+}
+
+/// Issue 10 item 5: green's storage is refused as RDS refuses it, so a plan that sends too
+/// little (io1 without IOPS) or too much (IOPS on a small gp3 volume) fails a test.
+#[tokio::test]
+async fn green_storage_is_refused_as_rds_refuses_it() {
+    let w = world(clean(30));
+    let (src, target) = w.mysql_primary(R).await;
+    let pg = w.green_group(R, "mysql8.0").await;
+    let try_create =
+        |kind: &str, iops: Option<i32>, tput: Option<i32>, gib: Option<i32>| CreateBlueGreen {
+            name: "st".into(),
+            source_arn: src.arn.clone(),
+            target_engine_version: target.clone(),
+            target_parameter_group: Some(pg.clone()),
+            target_storage_type: Some(kind.into()),
+            target_iops: iops,
+            target_storage_throughput: tput,
+            target_allocated_storage: gib,
+            ..Default::default()
+        };
+    let small = src.allocated_storage_gib.clamp(100, 300);
+    let refused = [
+        // io1 always needs IOPS.
+        (try_create("io1", None, None, Some(small)), "requires iops"),
+        // io1's minimum size is 100 GiB.
+        (
+            try_create("io1", Some(1000), None, Some(50)),
+            "storage size",
+        ),
+        // IOPS per GiB at most 50 for io1.
+        (
+            try_create("io1", Some(100 * small), None, Some(small)),
+            "ratio",
+        ),
+        // gp3 below 400 GiB: a fixed baseline.
+        (
+            try_create("gp3", Some(12000), None, Some(small)),
+            "less than 400",
+        ),
+        // gp3 at 400 GiB and above: 500-4000 MiB/s, at most 0.25 per IOPS.
+        (try_create("gp3", None, Some(4000), Some(500)), "ratio"),
+        // Throughput is gp3's only.
+        (try_create("io1", Some(3000), Some(500), Some(small)), "gp3"),
+        (
+            try_create("magnetic", None, None, None),
+            "Invalid storage type",
+        ),
+    ];
+    for (req, why) in refused {
+        let e = w.b.create_blue_green(R, &req).await.unwrap_err();
+        assert!(
+            matches!(
+                e.code.as_str(),
+                "InvalidParameterCombination" | "InvalidParameterValue"
+            ) && e.message.contains(why),
+            "{req:?}: {e}"
+        );
+    }
+    let ok = try_create("gp3", Some(16000), Some(1000), Some(500));
+    let bg = w.b.create_blue_green(R, &ok).await.unwrap();
+    let green = bg.target.unwrap().rsplit(':').next().unwrap().to_string();
+    let g = w.get(R, &green).await.unwrap();
+    assert_eq!(
+        (
+            g.storage_type.as_str(),
+            g.iops,
+            g.storage_throughput,
+            g.allocated_storage_gib
+        ),
+        ("gp3", Some(16000), Some(1000), 500)
+    );
+}
+
+/// Issue 10 item 2: names and values a family does not accept are refused with AWS's code,
+/// and green may not be created with the event scheduler on.
+#[tokio::test]
+async fn parameter_values_and_event_scheduler_are_refused_as_rds_does() {
+    let w = world(clean(30));
+    let new = NewParameterGroup {
+        name: "t80".into(),
+        family: "mysql8.0".into(),
+        description: "d".into(),
+        tags: Tags::new(),
+    };
+    w.b.create_parameter_group(R, &new).await.unwrap();
+    let set = |name: &str, value: &str| {
+        vec![ParameterChange {
+            name: name.into(),
+            value: value.into(),
+            apply_method: "immediate".into(),
+        }]
+    };
+    for (name, value) in [
+        (
+            "sql_mode",
+            "STRICT_TRANS_TABLES,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION",
+        ),
+        ("show_compatibility_56", "ON"),
+        ("tx_isolation", "READ-COMMITTED"),
+        ("innodb_undo_logs", "128"),
+        ("event_scheduler", "DISABLED"),
+        ("max_connections", "many"),
+    ] {
+        let e =
+            w.b.modify_parameter_group(R, "t80", &set(name, value))
+                .await
+                .unwrap_err();
+        assert_eq!(e.code, "InvalidParameterValue", "{name}={value}");
+    }
+    // The same sql_mode is fine in 5.7, and without NO_AUTO_CREATE_USER in 8.0.
+    w.b.modify_parameter_group(
+        R,
+        "t80",
+        &set("sql_mode", "STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION"),
+    )
+    .await
+    .unwrap();
+    // Green on a group that leaves event_scheduler at 8.0's default (ON) is refused...
+    let (src, target) = w.mysql_primary(R).await;
+    for pg in ["default.mysql8.0", "t80"] {
+        let e = w.create_bg(&src, &target, Some(pg)).await.unwrap_err();
+        assert_eq!(e.code, "InvalidParameterCombination", "{pg}");
+        assert!(e.message.contains("event_scheduler=OFF"), "{e}");
+    }
+    // ...and accepted once it is OFF.
+    w.b.modify_parameter_group(R, "t80", &set("event_scheduler", "OFF"))
+        .await
+        .unwrap();
+    w.create_bg(&src, &target, Some("t80")).await.unwrap();
+}
+
+/// Issue 10 item 1: no green on a version RDS no longer offers.
+#[tokio::test]
+async fn green_on_a_deprecated_version_is_refused() {
+    let w = world(clean(30));
+    let (src, _) = w.mysql_primary(R).await;
+    let e = w.create_bg(&src, "5.7.33", None).await.unwrap_err();
+    assert_eq!(e.code, "InvalidParameterCombination");
+    assert!(e.message.contains("no longer offered"), "{e}");
 }
 
 #[test]
@@ -1741,4 +1966,35 @@ async fn topology_problems_are_refused_where_aws_refuses_them() {
         d.contains("incompatible parameter(s): [max_logical_replication_workers]"),
         "{d}"
     );
+}
+/// Issue 10: the generated fleet has what real 5.7 estates have, so every rollout on it goes
+/// through the Extended Support and deprecated minors and the 5.7 settings 8.0 refuses.
+#[tokio::test]
+async fn fleet_runs_extended_support_and_deprecated_minors_and_57_settings() {
+    let w = world(InitOptions::default());
+    let mut versions = std::collections::BTreeSet::new();
+    let mut settings = std::collections::BTreeSet::new();
+    for region in SIM_REGIONS {
+        for i in w.all(region).await {
+            versions.insert(i.engine_version.clone());
+            let g = i.parameter_group().unwrap().name.clone();
+            if g.ends_with("-mysql57") {
+                for p in w.b.describe_parameters(region, &g, true).await.unwrap() {
+                    settings.insert(format!("{}={}", p.name, p.value.unwrap_or_default()));
+                }
+            }
+        }
+    }
+    assert!(
+        versions.iter().any(|v| is_extended_support_minor(v)),
+        "{versions:?}"
+    );
+    assert!(versions.contains("5.7.33"), "{versions:?}");
+    for s in [
+        "sql_mode=STRICT_TRANS_TABLES,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION",
+        "event_scheduler=ON",
+        "show_compatibility_56=ON",
+    ] {
+        assert!(settings.contains(s), "{s} not in {settings:?}");
+    }
 }

@@ -38,7 +38,7 @@ impl Rf {
         .unwrap();
         rf
     }
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
     /// `rdsfleet ARGS`, plus the connection to moto for the commands that talk to RDS.
@@ -65,7 +65,7 @@ impl Rf {
             .env_remove("RUST_LOG");
         c
     }
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
     }
     pub(crate) fn ok(&self, args: &[&str]) -> String {
@@ -93,7 +93,7 @@ impl Rf {
         ]);
         serde_json::from_str(&std::fs::read_to_string(self.path("plan.json")).unwrap()).unwrap()
     }
-    fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         serde_json::from_str(&self.ok(&["status", "--state", "s.sqlite", "--json"])).unwrap()
     }
     /// `resume` until it exits 0 (a SIGKILLed run may leave a step to retry once).

@@ -149,6 +149,19 @@ impl World {
         }
         m
     }
+    /// [`World::effective_calls`] per (region, resource): the same name in two regions (a
+    /// parameter group planned from `default.mysql5.7` in each) is two resources.
+    pub fn effective_calls_by_region(&self, action: &str) -> BTreeMap<(String, String), usize> {
+        let mut m = BTreeMap::new();
+        for t in self.trail() {
+            let lost = t.outcome == "InternalFailure"
+                && t.params.get("sim_effect_applied") == Some(&serde_json::Value::Bool(true));
+            if t.action == action && (t.outcome == "ok" || lost) {
+                *m.entry((t.region.clone(), t.resource.clone())).or_insert(0) += 1;
+            }
+        }
+        m
+    }
     /// Successful calls of `action`, counted per resource.
     pub fn ok_calls(&self, action: &str) -> BTreeMap<String, usize> {
         let mut m = BTreeMap::new();

@@ -28,7 +28,7 @@ async fn check_rollout(w: &World, plan: &Plan) {
     let snaps = w.ok_calls("CreateDBSnapshot");
     let bgs = w.ok_calls("CreateBlueGreenDeployment");
     let switches = w.ok_calls("SwitchoverBlueGreenDeployment");
-    let pgs = w.ok_calls("CreateDBParameterGroup");
+    let pgs = w.effective_calls_by_region("CreateDBParameterGroup");
     let actionable: Vec<_> = plan
         .databases
         .iter()
@@ -218,16 +218,35 @@ async fn a_database_upgraded_out_of_band_is_recorded_done_untouched() {
         .expect("a plain mysql database")
         .clone();
     let to = victim.to_version.clone().unwrap();
-    // Someone else upgrades it through their own blue/green deployment.
+    // Someone else upgrades it through their own blue/green deployment (with their own 8.0
+    // group: green may not have the event scheduler on at creation).
     let sim = w.sim();
+    let theirs = rdsfleet::backend::NewParameterGroup {
+        name: "their-mysql80".into(),
+        family: "mysql8.0".into(),
+        description: "theirs".into(),
+        tags: Default::default(),
+    };
+    sim.create_parameter_group(&victim.region, &theirs)
+        .await
+        .unwrap();
+    let off = rdsfleet::domain::ParameterChange {
+        name: "event_scheduler".into(),
+        value: "OFF".into(),
+        apply_method: "immediate".into(),
+    };
+    sim.modify_parameter_group(&victim.region, "their-mysql80", &[off])
+        .await
+        .unwrap();
     let req = CreateBlueGreen {
         name: "someone-elses-upgrade".into(),
         source_arn: victim.arn.clone(),
         target_engine_version: to.clone(),
-        target_parameter_group: Some("default.mysql8.0".into()),
+        target_parameter_group: Some("their-mysql80".into()),
         target_instance_class: None,
         target_storage_type: None,
         tags: Default::default(),
+        ..Default::default()
     };
     let bg = sim.create_blue_green(&victim.region, &req).await.unwrap();
     let q = BlueGreenQuery {

@@ -68,7 +68,7 @@ fn assert_nothing_repeated(w: &World) {
         "SwitchoverBlueGreenDeployment",
         "CreateDBParameterGroup",
     ] {
-        let m = w.effective_calls(action);
+        let m = w.effective_calls_by_region(action);
         let twice: Vec<_> = m.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "{action} repeated: {twice:?}");
     }

@@ -67,6 +67,8 @@ pub(crate) fn pending_names(p: Option<&sdk::PendingModifiedValues>) -> Vec<Strin
 
 pub(crate) fn instance(region: &str, i: &sdk::DbInstance) -> DbInstance {
     DbInstance {
+        iops: i.iops(),
+        storage_throughput: i.storage_throughput(),
         region: region.to_string(),
         identifier: s(i.db_instance_identifier()),
         arn: s(i.db_instance_arn()),
@@ -219,6 +221,7 @@ pub(crate) fn engine_version(v: &sdk::DbEngineVersion) -> EngineVersion {
         engine: s(v.engine()),
         engine_version: s(v.engine_version()),
         parameter_group_family: s(v.db_parameter_group_family()),
+        status: v.status().unwrap_or("available").to_string(),
         valid_upgrade_targets: v
             .valid_upgrade_target()
             .iter()

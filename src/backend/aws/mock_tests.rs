@@ -129,6 +129,7 @@ async fn already_exists_from_typed_variants() {
         target_instance_class: None,
         target_storage_type: None,
         tags: tags.clone(),
+        ..Default::default()
     };
     let e = b.create_blue_green(REGION, &req).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::AlreadyExists);
@@ -209,6 +210,7 @@ async fn not_found_invalid_state_and_quota_from_typed_variants() {
         target_instance_class: None,
         target_storage_type: None,
         tags: Tags::new(),
+        ..Default::default()
     };
     assert_eq!(
         b.create_blue_green(REGION, &req).await.unwrap_err().kind,
@@ -336,9 +338,69 @@ async fn created_resources_carry_the_managed_tags() {
         target_instance_class: None,
         target_storage_type: None,
         tags,
+        ..Default::default()
     };
     let g = b.create_blue_green(REGION, &req).await.unwrap();
     assert_eq!(g.status, BgStatus::Provisioning);
+}
+
+/// Issue 10 item 5: provisioned-IOPS storage reaches the request (TargetIops,
+/// TargetStorageThroughput, TargetAllocatedStorage), and nothing is sent when not planned.
+#[tokio::test]
+async fn create_blue_green_sends_the_planned_storage() {
+    let io1 = mock!(Client::create_blue_green_deployment)
+        .match_requests(|r| {
+            r.target_storage_type() == Some("io1")
+                && r.target_iops() == Some(3000)
+                && r.target_allocated_storage() == Some(100)
+                && r.target_storage_throughput().is_none()
+        })
+        .then_output(|| {
+            CreateBlueGreenDeploymentOutput::builder()
+                .blue_green_deployment(
+                    sdk::BlueGreenDeployment::builder()
+                        .blue_green_deployment_identifier("bgd-1")
+                        .status("PROVISIONING")
+                        .build(),
+                )
+                .build()
+        });
+    let plain = mock!(Client::create_blue_green_deployment)
+        .match_requests(|r| {
+            r.target_storage_type().is_none()
+                && r.target_iops().is_none()
+                && r.target_allocated_storage().is_none()
+                && r.target_storage_throughput().is_none()
+        })
+        .then_output(|| {
+            CreateBlueGreenDeploymentOutput::builder()
+                .blue_green_deployment(
+                    sdk::BlueGreenDeployment::builder()
+                        .blue_green_deployment_identifier("bgd-2")
+                        .status("PROVISIONING")
+                        .build(),
+                )
+                .build()
+        });
+    let b = backend(&[&io1, &plain]);
+    let req = CreateBlueGreen {
+        name: "n".into(),
+        source_arn: "arn:src".into(),
+        target_engine_version: "8.0.42".into(),
+        target_storage_type: Some("io1".into()),
+        target_iops: Some(3000),
+        target_allocated_storage: Some(100),
+        ..Default::default()
+    };
+    b.create_blue_green(REGION, &req).await.unwrap();
+    let req = CreateBlueGreen {
+        name: "m".into(),
+        source_arn: "arn:src".into(),
+        target_engine_version: "8.0.42".into(),
+        ..Default::default()
+    };
+    b.create_blue_green(REGION, &req).await.unwrap();
+    assert_eq!((io1.num_calls(), plain.num_calls()), (1, 1));
 }
 
 #[tokio::test]
@@ -371,7 +433,7 @@ async fn optional_operations_are_unavailable_without_spending_retries() {
         .build();
     let b = backend_in(RuleMode::MatchAny, &[&ev, &aa]);
     let e = b
-        .describe_engine_versions(REGION, "mysql", Some("5.7.44"))
+        .describe_engine_versions(REGION, "mysql", Some("5.7.44"), true)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unavailable);
@@ -382,14 +444,20 @@ async fn optional_operations_are_unavailable_without_spending_retries() {
 
 #[tokio::test]
 async fn engine_versions_and_quota_map_when_available() {
+    // Issue 10: without IncludeAll, RDS omits the deprecated minors fleets still run.
     let ev = mock!(Client::describe_db_engine_versions)
-        .match_requests(|r| r.engine() == Some("postgres") && r.engine_version() == Some("13.15"))
+        .match_requests(|r| {
+            r.engine() == Some("postgres")
+                && r.engine_version() == Some("13.15")
+                && r.include_all() == Some(true)
+        })
         .then_output(|| {
             DescribeDbEngineVersionsOutput::builder()
                 .db_engine_versions(
                     sdk::DbEngineVersion::builder()
                         .engine("postgres")
                         .engine_version("13.15")
+                        .status("deprecated")
                         .db_parameter_group_family("postgres13")
                         .valid_upgrade_target(
                             sdk::UpgradeTarget::builder()
@@ -414,10 +482,11 @@ async fn engine_versions_and_quota_map_when_available() {
     });
     let b = backend(&[&ev, &aa]);
     let v = b
-        .describe_engine_versions(REGION, "postgres", Some("13.15"))
+        .describe_engine_versions(REGION, "postgres", Some("13.15"), true)
         .await
         .unwrap();
     assert_eq!(v[0].parameter_group_family, "postgres13");
+    assert!(v[0].is_deprecated());
     assert!(v[0].valid_upgrade_targets[0].is_major_version_upgrade);
     let q = b.describe_instance_quota(REGION).await.unwrap();
     assert_eq!(q.headroom(), 28);
