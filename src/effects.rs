@@ -129,6 +129,12 @@ pub enum Effect {
         identifier: String,
         final_snapshot: String,
     },
+    /// A read replica, without a final snapshot (the only form RDS accepts for one; its data
+    /// is in its source's snapshots).
+    DeleteReadReplica {
+        region: String,
+        replica: ReadReplica,
+    },
     SetDeletionProtection {
         region: String,
         identifier: String,
@@ -151,6 +157,7 @@ impl Effect {
             Effect::AddTags { .. } => Op::AddTagsToResource,
             Effect::DeleteBlueGreen { .. } => Op::DeleteBlueGreenDeployment,
             Effect::DeleteInstance { .. } => Op::DeleteDBInstance,
+            Effect::DeleteReadReplica { .. } => Op::DeleteDBInstance,
             Effect::SetDeletionProtection { .. } => Op::ModifyDBInstance,
             Effect::DeleteParameterGroup { .. } => Op::DeleteDBParameterGroup,
         }
@@ -166,6 +173,7 @@ impl Effect {
             | Effect::AddTags { region, .. }
             | Effect::DeleteBlueGreen { region, .. }
             | Effect::DeleteInstance { region, .. }
+            | Effect::DeleteReadReplica { region, .. }
             | Effect::SetDeletionProtection { region, .. }
             | Effect::DeleteParameterGroup { region, .. } => region,
         }
@@ -192,6 +200,9 @@ impl Effect {
                 final_snapshot,
                 ..
             } => format!("{identifier} (final snapshot {final_snapshot})"),
+            Effect::DeleteReadReplica { replica, .. } => {
+                format!("{} (read replica, no final snapshot)", replica.identifier())
+            }
             Effect::SetDeletionProtection {
                 identifier,
                 enabled,
@@ -504,6 +515,10 @@ async fn call_once(b: &dyn RdsBackend, region: &str, effect: &Effect) -> BResult
         } => {
             b.delete_instance(region, identifier, final_snapshot)
                 .await?;
+            EffectOk::Done
+        }
+        Effect::DeleteReadReplica { replica, .. } => {
+            b.delete_read_replica(region, replica).await?;
             EffectOk::Done
         }
         Effect::SetDeletionProtection {

@@ -1031,6 +1031,7 @@ fn verified(i: &Input, old: &str, tag_error: Option<&BackendError>) -> Decision 
         .unwrap_or(i.now);
     let detail = OldInstance {
         source: i.db.identifier.clone(),
+        replica_of: None,
         from_version: i.db.from_version.clone(),
         switched_at,
         verified_at: i.now,
@@ -1073,6 +1074,10 @@ fn verify_outcome(i: &Input, effect: &Effect, r: &BResult<EffectOk>) -> Decision
 pub struct OldInstance {
     /// The production identifier it was renamed from.
     pub source: String,
+    /// For an old read replica (`ResourceKind::OldReplica`): the old instance it replicates
+    /// (`<source>-oldN`), which must outlive it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<String>,
     pub from_version: String,
     /// When the switchover finished: the retention clock starts here.
     pub switched_at: Millis,

@@ -278,6 +278,9 @@ pub enum ResourceKind {
     BlueGreen,
     /// The `-oldN` instance a switchover left behind, kept for rollback until retention.
     OldInstance,
+    /// A read replica of an old instance (`<replica>-old1`): switchover renames blue's replicas
+    /// too, and they keep running and billing until deleted.
+    OldReplica,
 }
 
 impl ResourceKind {
@@ -286,6 +289,7 @@ impl ResourceKind {
             ResourceKind::ParameterGroup => "parameter-group",
             ResourceKind::BlueGreen => "blue-green",
             ResourceKind::OldInstance => "old-instance",
+            ResourceKind::OldReplica => "old-replica",
         }
     }
     pub fn parse(s: &str) -> Option<ResourceKind> {
@@ -293,6 +297,7 @@ impl ResourceKind {
             ResourceKind::ParameterGroup,
             ResourceKind::BlueGreen,
             ResourceKind::OldInstance,
+            ResourceKind::OldReplica,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
