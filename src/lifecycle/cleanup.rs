@@ -523,6 +523,7 @@ mod tests {
     fn retention_runs_from_the_switchover() {
         let detail = OldInstance {
             source: "a".into(),
+            replica_of: None,
             from_version: "5.7.44".into(),
             switched_at: 1_000,
             verified_at: 2_000,
