@@ -364,6 +364,30 @@ impl Executor {
         r
     }
 
+    pub async fn describe_log_files(
+        &mut self,
+        region: &str,
+        instance: &str,
+    ) -> BResult<Vec<LogFile>> {
+        self.token(region).await;
+        let r = self.backend.describe_log_files(region, instance).await;
+        self.note(&r);
+        r
+    }
+
+    /// One log file's text (its portions are fetched by the backend; charged as one call).
+    pub async fn download_log_file(
+        &mut self,
+        region: &str,
+        instance: &str,
+        file: &str,
+    ) -> BResult<String> {
+        self.token(region).await;
+        let r = self.backend.download_log_file(region, instance, file).await;
+        self.note(&r);
+        r
+    }
+
     pub async fn describe_instance_quota(&mut self, region: &str) -> BResult<Quota> {
         self.token(region).await;
         let r = self.backend.describe_instance_quota(region).await;

@@ -261,6 +261,13 @@ impl Default for Window {
 /// The fresh describe of one deployment a switchover makes right before acting.
 pub type Fresh = Result<Option<BlueGreen>, BackendError>;
 
+/// Green's instances as described right before the switchover.
+pub type GreenSeen = Result<Vec<DbInstance>, BackendError>;
+
+/// The failing checks of the upgrade precheck log on a failed green, or why there are none to
+/// show (no log, unreadable: moto cannot serve log files).
+pub type Diagnosis = Result<Vec<crate::diagnosis::FailedCheck>, String>;
+
 /// Everything a decision may look at.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
@@ -280,6 +287,10 @@ pub struct Input<'a> {
     pub quota_headroom: Option<Option<i64>>,
     /// The switchover's fresh describe ([`Need::FreshDeployment`]), once made.
     pub fresh: Option<&'a Fresh>,
+    /// Green's instances, described right before the switchover ([`Need::Green`]).
+    pub green: Option<&'a GreenSeen>,
+    /// What the upgrade precheck log on a failed green says ([`Need::Diagnosis`]).
+    pub diagnosis: Option<&'a Diagnosis>,
 }
 
 impl Input<'_> {
@@ -359,7 +370,8 @@ pub struct Finish {
     pub note: String,
     pub why: String,
     pub remote_id: Option<String>,
-    pub record: Option<Record>,
+    /// Resources to record (the old instance and its old replicas, kept for rollback).
+    pub records: Vec<Record>,
 }
 
 /// A tracked resource to record in the state file.
@@ -378,6 +390,10 @@ pub enum Need {
     Quota,
     /// One deployment, described again right before an irreversible call.
     FreshDeployment(String),
+    /// Green's instances (one batched describe), to confirm green is what was planned.
+    Green(Vec<String>),
+    /// The upgrade precheck log of a failed green instance.
+    Diagnosis(String),
 }
 
 /// Attempts of a call refused with `InvalidState` before the database fails.
@@ -454,6 +470,33 @@ fn invisible(i: &Input, what: &str) -> Decision {
     })
 }
 
+/// What a failed green's precheck log says, for the failure reason.
+fn diagnosis_text(d: Option<&Diagnosis>) -> String {
+    match d {
+        Some(Ok(checks)) if !checks.is_empty() => {
+            let errors = crate::diagnosis::errors(checks);
+            let shown = if errors.is_empty() {
+                checks.iter().collect()
+            } else {
+                errors
+            };
+            let list: Vec<String> = shown
+                .iter()
+                .map(|c| format!("{}: {}", c.check, c.fix))
+                .collect();
+            format!(
+                ". The upgrade prechecks on green failed - fix on blue, then plan again: {}",
+                list.join("; ")
+            )
+        }
+        Some(Ok(_)) => ". No upgrade precheck log on green; inspect the deployment".into(),
+        Some(Err(e)) => {
+            format!(". The upgrade precheck log could not be read ({e}); inspect the deployment")
+        }
+        None => ". Inspect the deployment".into(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Blue/green: the decisions, in table order.
 
@@ -470,7 +513,7 @@ fn precheck(i: &Input) -> Decision {
             note: why.clone(),
             why,
             remote_id: None,
-            record: None,
+            records: vec![],
         });
     }
     if live.engine_version != p.from_version {
@@ -595,7 +638,7 @@ fn parameter_group(i: &Input) -> Decision {
             Change::to(StepStatus::Done, "default parameter group").remote(name),
         );
     };
-    if status == Some(ResourceStatus::Done) {
+    if status.is_some_and(|s| s.is_configured()) {
         return Decision::Step(Change::to(StepStatus::Done, "parameter group ready").remote(name));
     }
     match i.seen.parameter_group(&name) {
@@ -771,10 +814,13 @@ fn wait_ready(i: &Input) -> Decision {
                 if i.step.status == StepStatus::Pending || i.step.not_before == 0 {
                     let until = i.now + stable;
                     return Decision::Step(
-                        Change::to(StepStatus::Waiting, "green AVAILABLE; readiness guard running")
-                            .remote(&bg.identifier)
-                            .not_before(until)
-                            .waiting(WaitReason::ReadinessGuard { until }),
+                        Change::to(
+                            StepStatus::Waiting,
+                            "green AVAILABLE; readiness guard running",
+                        )
+                        .remote(&bg.identifier)
+                        .not_before(until)
+                        .waiting(WaitReason::ReadinessGuard { until }),
                     );
                 }
                 if i.now < i.step.not_before {
@@ -787,14 +833,29 @@ fn wait_ready(i: &Input) -> Decision {
                 Change::to(StepStatus::Done, "green environment available").remote(&bg.identifier),
             )
         }
-        BgStatus::InvalidConfiguration | BgStatus::SwitchoverFailed => Decision::Fail(format!(
-            "blue/green deployment {name} is {}{}; blue is untouched. Inspect it, then `rdsfleet abort` to delete it",
-            bg.status,
-            bg.status_details
-                .as_deref()
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default()
-        )),
+        BgStatus::InvalidConfiguration | BgStatus::SwitchoverFailed => {
+            let why = format!(
+                "blue/green deployment {name} is {}{}; blue is untouched",
+                bg.status,
+                bg.status_details
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            );
+            // Why green failed is in the upgrade precheck log on green: read it once, say it.
+            let green = bg.target_identifiers().into_iter().next();
+            match (
+                bg.status == BgStatus::InvalidConfiguration,
+                green,
+                i.diagnosis,
+            ) {
+                (true, Some(g), None) => Decision::Need(Need::Diagnosis(g)),
+                (_, _, d) => Decision::Fail(format!(
+                    "{why}{}. Then `rdsfleet abort` to delete the deployment",
+                    diagnosis_text(d)
+                )),
+            }
+        }
         BgStatus::Deleting => Decision::Fail(format!(
             "blue/green deployment {name} is being deleted by someone else"
         )),
@@ -896,18 +957,91 @@ fn switchover(i: &Input) -> Decision {
                 status: "requested; deployment still AVAILABLE".into(),
             })
         }
-        BgStatus::Available => Decision::Call(
-            Effect::Switchover {
-                region: p.region.clone(),
-                identifier: bg.identifier.clone(),
-                timeout_secs: i.rules.switchover_timeout_secs,
-            },
-            None,
-        ),
+        BgStatus::Available => {
+            // The irreversible call: first confirm green is what was planned.
+            let Some(green) = i.green else {
+                return Decision::Need(Need::Green(bg.target_identifiers()));
+            };
+            if let Some(d) = green_guard(i, bg, green) {
+                return d;
+            }
+            Decision::Call(
+                Effect::Switchover {
+                    region: p.region.clone(),
+                    identifier: bg.identifier.clone(),
+                    timeout_secs: i.rules.switchover_timeout_secs,
+                },
+                None,
+            )
+        }
         other => Decision::Fail(format!(
             "blue/green deployment {name} is {other}; cannot switch over"
         )),
     }
+}
+
+/// The guard before the switchover: every green instance is there, available, on the target
+/// version, with the planned parameter group in sync. A wrong version or group fails (never
+/// switch to something that was not planned); a group still applying, or green not yet
+/// available, waits with the reason.
+fn green_guard(i: &Input, bg: &BlueGreen, green: &GreenSeen) -> Option<Decision> {
+    let p = i.db;
+    let target = p.target.as_ref()?;
+    let greens = match green {
+        Ok(g) => g,
+        Err(e) => {
+            return Some(Decision::Wait(WaitReason::Green {
+                detail: format!("could not describe green ({}); retrying", e.kind),
+            }))
+        }
+    };
+    let ids = bg.target_identifiers();
+    let want = 1 + p.replicas.len();
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| !greens.iter().any(|g| &g.identifier == *id))
+        .collect();
+    if ids.len() < want || !missing.is_empty() {
+        return Some(Decision::Fail(format!(
+            "green has {} of the {want} planned instances (missing: {}); not switched over. `rdsfleet abort`, then plan again",
+            ids.len() - missing.len(),
+            if missing.is_empty() { "replicas".to_string() } else { missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") }
+        )));
+    }
+    let mut waits = Vec::new();
+    for g in greens.iter().filter(|g| ids.contains(&g.identifier)) {
+        if !g
+            .engine_version
+            .eq_ignore_ascii_case(&target.engine_version)
+        {
+            return Some(Decision::Fail(format!(
+                "green {} runs {}, not the planned {}; not switched over. `rdsfleet abort`, then plan again",
+                g.identifier, g.engine_version, target.engine_version
+            )));
+        }
+        let pg = g.parameter_group();
+        match pg {
+            Some(pg) if pg.name != target.parameter_group => {
+                return Some(Decision::Fail(format!(
+                    "green {} uses parameter group {}, not the planned {}; not switched over. `rdsfleet abort`, then plan again",
+                    g.identifier, pg.name, target.parameter_group
+                )))
+            }
+            Some(pg) if pg.apply_status != "in-sync" => waits.push(format!(
+                "{}: parameter group {} is {}",
+                g.identifier, pg.name, pg.apply_status
+            )),
+            _ => {}
+        }
+        if g.status != "available" {
+            waits.push(format!("{} is {}", g.identifier, g.status));
+        }
+    }
+    (!waits.is_empty()).then(|| {
+        Decision::Wait(WaitReason::Green {
+            detail: waits.join("; "),
+        })
+    })
 }
 
 fn switchover_outcome(i: &Input, effect: &Effect, r: &BResult<EffectOk>) -> Decision {
@@ -927,32 +1061,20 @@ fn switchover_outcome(i: &Input, effect: &Effect, r: &BResult<EffectOk>) -> Deci
 }
 
 /// After switchover: the production name runs the target version on the new instance, every
-/// replica too, and the old instance is there to roll back to.
+/// replica too, and the old instance is there to roll back to. The old instance and its old
+/// replicas (switchover renames blue's replicas too) are tagged as this plan's leftovers, one
+/// per tick, so that `cleanup` may later delete them, and nothing else.
 fn verify(i: &Input) -> Decision {
     let (problems, old) = verify_problems(i);
     if problems.is_empty() {
         let old = old.unwrap_or_default();
-        // Mark the old instance as the rollback copy rdsfleet made (so that `cleanup` may later
-        // delete it, and nothing else).
-        if let Some(inst) = i.seen.instance(&old) {
-            if !is_managed(&inst.tags, Some(i.plan_id)) {
-                let mut tags = managed_tags(i.plan_id);
-                tags.insert("rdsfleet:role".into(), "old-instance".into());
-                tags.insert(
-                    "rdsfleet:upgraded-to".into(),
-                    i.db.to_version.clone().unwrap_or_default(),
-                );
-                return Decision::Call(
-                    Effect::AddTags {
-                        region: i.db.region.clone(),
-                        arn: inst.arn.clone(),
-                        tags,
-                    },
-                    None,
-                );
-            }
-        }
-        return verified(i, &old, None);
+        return match leftovers(i, &old)
+            .into_iter()
+            .find(|(l, _)| !is_managed(&l.tags, Some(i.plan_id)))
+        {
+            Some((inst, role)) => tag_leftover(i, inst, role),
+            None => verified(i, &old, None),
+        };
     }
     let wait = WaitReason::Verify {
         detail: problems.join("; "),
@@ -964,6 +1086,46 @@ fn verify(i: &Input) -> Decision {
         return Decision::Fail(format!("verification failed: {}", problems.join("; ")));
     }
     Decision::Wait(wait)
+}
+
+/// What a switchover left of this database, as observed: the old instance, and the old copy
+/// of each planned replica that replicates it (`<replica>-oldN`).
+fn leftovers<'a>(i: &Input<'a>, old: &str) -> Vec<(&'a DbInstance, &'static str)> {
+    let Some(o) = i.seen.instance(old) else {
+        return vec![];
+    };
+    let mut v = vec![(o, "old-instance")];
+    let of_old = |x: &DbInstance| {
+        x.read_replica_source
+            .as_deref()
+            .is_some_and(|s| s == old || s.ends_with(&format!(":{old}")))
+    };
+    for r in &i.db.replicas {
+        if let Some(x) = (1..=9)
+            .filter_map(|n| i.seen.instance(&format!("{r}-old{n}")))
+            .find(|x| of_old(x))
+        {
+            v.push((x, "old-replica"));
+        }
+    }
+    v
+}
+
+fn tag_leftover(i: &Input, inst: &DbInstance, role: &str) -> Decision {
+    let mut tags = managed_tags(i.plan_id);
+    tags.insert("rdsfleet:role".into(), role.into());
+    tags.insert(
+        "rdsfleet:upgraded-to".into(),
+        i.db.to_version.clone().unwrap_or_default(),
+    );
+    Decision::Call(
+        Effect::AddTags {
+            region: i.db.region.clone(),
+            arn: inst.arn.clone(),
+            tags,
+        },
+        None,
+    )
 }
 
 /// What still differs from a finished upgrade, and the old instance's name if found.
@@ -1018,8 +1180,8 @@ fn verify_problems(i: &Input) -> (Vec<String>, Option<String>) {
     (problems, old)
 }
 
-/// The database is upgraded: record the old instance as kept (its retention clock starts at
-/// the switchover) and finish.
+/// The database is upgraded: record the old instance and its old replicas as kept (their
+/// retention clock starts at the switchover) and finish.
 fn verified(i: &Input, old: &str, tag_error: Option<&BackendError>) -> Decision {
     let target = i.db.to_version.clone().unwrap_or_default();
     let switched_at = i
@@ -1029,18 +1191,34 @@ fn verified(i: &Input, old: &str, tag_error: Option<&BackendError>) -> Decision 
         .find(|s| s.kind == StepKind::Switchover)
         .and_then(|s| s.finished_at)
         .unwrap_or(i.now);
-    let detail = OldInstance {
-        source: i.db.identifier.clone(),
-        replica_of: None,
-        from_version: i.db.from_version.clone(),
-        switched_at,
-        verified_at: i.now,
-    };
+    let records = leftovers(i, old)
+        .into_iter()
+        .map(|(inst, role)| {
+            let replica = role == "old-replica";
+            let detail = OldInstance {
+                source: i.db.identifier.clone(),
+                replica_of: replica.then(|| old.to_string()),
+                from_version: i.db.from_version.clone(),
+                switched_at,
+                verified_at: i.now,
+            };
+            Record {
+                kind: if replica {
+                    ResourceKind::OldReplica
+                } else {
+                    ResourceKind::OldInstance
+                },
+                name: inst.identifier.clone(),
+                status: ResourceStatus::Kept,
+                detail: serde_json::to_string(&detail).ok(),
+            }
+        })
+        .collect();
     let mut note = format!("upgraded to {target}; old instance {old} kept for rollback");
     if let Some(e) = tag_error {
         // Untagged means cleanup will refuse to delete it: the safe side.
         note.push_str(&format!(
-            " (could not tag it: {e}; cleanup will leave it alone)"
+            " (could not tag its leftovers: {e}; cleanup will leave untagged ones alone)"
         ));
     }
     Decision::Finish(Finish {
@@ -1050,20 +1228,29 @@ fn verified(i: &Input, old: &str, tag_error: Option<&BackendError>) -> Decision 
             i.db.identifier
         ),
         remote_id: Some(old.to_string()),
-        record: Some(Record {
-            kind: ResourceKind::OldInstance,
-            name: old.to_string(),
-            status: ResourceStatus::Kept,
-            detail: serde_json::to_string(&detail).ok(),
-        }),
+        records,
     })
 }
 
 fn verify_outcome(i: &Input, effect: &Effect, r: &BResult<EffectOk>) -> Decision {
     let (_, old) = verify_problems(i);
     let old = old.unwrap_or_default();
+    let tagged = match effect {
+        Effect::AddTags { arn, .. } => arn.as_str(),
+        _ => "",
+    };
     match r {
-        Ok(_) => verified(i, &old, None),
+        Ok(_) => {
+            let more = leftovers(i, &old)
+                .into_iter()
+                .any(|(l, _)| l.arn != tagged && !is_managed(&l.tags, Some(i.plan_id)));
+            if more {
+                // The next leftover is tagged next tick, from a fresh observation.
+                Decision::Step(Change::to(StepStatus::Waiting, format!("tagged {tagged}")))
+            } else {
+                verified(i, &old, None)
+            }
+        }
         Err(e) if e.is_retryable() => error_policy(i, e, effect.op()),
         Err(e) => verified(i, &old, Some(e)),
     }
@@ -1082,6 +1269,59 @@ pub struct OldInstance {
     /// When the switchover finished: the retention clock starts here.
     pub switched_at: Millis,
     pub verified_at: Millis,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter groups: values green needed only at creation are set back once green serves.
+
+/// Whether the restore of a parameter group's creation-only values (`event_scheduler=OFF` on
+/// green at creation, set back to the source's value) is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restore {
+    /// Nothing to restore in this group.
+    Nothing,
+    /// Nobody has switched over yet, or some databases using it still will: a green that is
+    /// still replicating must not start running events, so a shared group waits for them.
+    Waiting(Vec<String>),
+    /// Every database using it has switched over or never will (failed, blocked, aborted,
+    /// skipped), and at least one did: set the values back now.
+    Due,
+}
+
+/// Judge a group's restore from its users: (identifier, state, switched over).
+pub fn restore(group: &PlannedParameterGroup, users: &[(String, DbState, bool)]) -> Restore {
+    if group.restore_after_switchover.is_empty() {
+        return Restore::Nothing;
+    }
+    let live: Vec<String> = users
+        .iter()
+        .filter(|(_, state, switched)| !switched && !state.is_terminal())
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    if !live.is_empty() || !users.iter().any(|(_, _, switched)| *switched) {
+        return Restore::Waiting(live);
+    }
+    Restore::Due
+}
+
+/// The restore itself: one idempotent `ModifyDBParameterGroup` (the values are dynamic),
+/// recorded on the group's resource row (`done` -> `restored`).
+pub fn restore_effect(group: &PlannedParameterGroup) -> (Effect, Tracked) {
+    (
+        Effect::ModifyParameterGroup {
+            region: group.region.clone(),
+            name: group.name.clone(),
+            parameters: group.restore_after_switchover.clone(),
+        },
+        Tracked {
+            kind: ResourceKind::ParameterGroup,
+            name: group.name.clone(),
+            at_intent: ResourceStatus::Done,
+            on_ok: ResourceStatus::Restored,
+            on_error: None,
+            detail: None,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::backend::{BackendError, ErrorKind};
+use crate::domain::SwitchoverMember;
 use crate::inventory::fake::db as instance;
 use crate::plan::{Plan, PlannedParameterGroup};
 use crate::state::{DbState, StepStatus};
@@ -30,6 +31,8 @@ struct Case {
     group_status: Option<ResourceStatus>,
     quota: Option<Option<i64>>,
     fresh: Option<Fresh>,
+    green: Option<GreenSeen>,
+    diagnosis: Option<Diagnosis>,
     readiness_stable: Millis,
     last_error: Option<String>,
     replicas: Vec<&'static str>,
@@ -53,6 +56,8 @@ impl Default for Case {
             group_status: None,
             quota: None,
             fresh: None,
+            green: None,
+            diagnosis: None,
             readiness_stable: 0,
             last_error: None,
             replicas: vec![],
@@ -204,6 +209,8 @@ fn input<'a>(c: &'a Case, f: &'a Fixture) -> Input<'a> {
         group: c.planned_group.then_some((&f.group, c.group_status)),
         quota_headroom: c.quota,
         fresh: c.fresh.as_ref(),
+        green: c.green.as_ref(),
+        diagnosis: c.diagnosis.as_ref(),
     }
 }
 
@@ -279,9 +286,21 @@ fn deployment(status: BgStatus) -> BlueGreen {
         target: None,
         status,
         status_details: None,
-        switchover_details: vec![],
+        switchover_details: vec![SwitchoverMember {
+            source_member: plan.databases[0].arn.clone(),
+            target_member: Some("arn:aws:rds:us-east-1:123456789012:db:a-green-x1".into()),
+            status: "AVAILABLE".into(),
+        }],
         tags: managed_tags(&plan.plan_id),
     }
+}
+
+/// Green as planned for "a": the target version, the planned group in sync, available.
+fn green_ok() -> DbInstance {
+    let mut g = instance("us-east-1", "a-green-x1");
+    g.engine_version = "8.0.40".into();
+    g.parameter_groups[0].name = "default.mysql8.0".into();
+    g
 }
 
 fn err(kind: ErrorKind) -> BResult<EffectOk> {
@@ -318,7 +337,7 @@ fn effect(op: Op) -> Effect {
         },
         Op::AddTagsToResource => Effect::AddTags {
             region,
-            arn: "arn".into(),
+            arn: "arn:old".into(),
             tags: Tags::new(),
         },
         _ => Effect::CreateBlueGreen {
@@ -690,8 +709,38 @@ fn green_is_ready_when_available_and_stays_available_through_the_guard() {
         guard(now() + MIN, BgStatus::Provisioning),
         "step waiting: green left AVAILABLE (PROVISIONING); readiness guard reset",
     );
+    // A failed green: its upgrade precheck log is read once, and said.
     check(
         c(StepStatus::Waiting, Some(BgStatus::InvalidConfiguration)),
+        "need Diagnosis(\"a-green-x1\")",
+    );
+    let failed = |d: Diagnosis| Case {
+        diagnosis: Some(d),
+        ..c(StepStatus::Waiting, Some(BgStatus::InvalidConfiguration))
+    };
+    let check_of = |level| crate::diagnosis::FailedCheck {
+        check: "Usage of old temporal type".into(),
+        level,
+        database: None,
+        objects: vec![],
+        detail: String::new(),
+        fix: "ALTER TABLE ... FORCE".into(),
+        link: None,
+    };
+    let f = fixture(&failed(Ok(vec![check_of(crate::diagnosis::Level::Error)])));
+    let c1 = failed(Ok(vec![check_of(crate::diagnosis::Level::Error)]));
+    let got = summary(&next(&input(&c1, &f)));
+    assert!(
+        got.contains("INVALID_CONFIGURATION")
+            && got.contains("Usage of old temporal type: ALTER TABLE ... FORCE"),
+        "{got}"
+    );
+    check(
+        failed(Err("unavailable".into())),
+        "fail: blue/green deployment rf",
+    );
+    check(
+        c(StepStatus::Waiting, Some(BgStatus::SwitchoverFailed)),
         "fail: blue/green deployment rf",
     );
     check(
@@ -725,14 +774,59 @@ fn switchover_needs_approval_a_window_and_a_fresh_describe_and_is_never_retried_
         "wait approved; switchover window opens",
     );
     check(c(p, true, true, None), "need FreshDeployment");
+    // Never the irreversible call before green is described and confirmed as planned.
+    check(c(p, true, true, seen(BgStatus::Available)), "need Green");
+    let with_green = |status, g: GreenSeen| Case {
+        green: Some(g),
+        ..c(status, true, true, seen(BgStatus::Available))
+    };
     check(
-        c(p, true, true, seen(BgStatus::Available)),
+        with_green(p, Ok(vec![green_ok()])),
         "call SwitchoverBlueGreenDeployment",
     );
-    // Unknown outcome, still AVAILABLE: the request is made again.
+    // Unknown outcome, still AVAILABLE: the request is made again (green still checked).
     check(
-        c(StepStatus::Started, true, true, seen(BgStatus::Available)),
+        with_green(StepStatus::Started, Ok(vec![green_ok()])),
         "call SwitchoverBlueGreenDeployment",
+    );
+    let mut old_version = green_ok();
+    old_version.engine_version = "5.7.44".into();
+    check(
+        with_green(p, Ok(vec![old_version])),
+        "fail: green a-green-x1 runs 5.7.44, not the planned 8.0.40",
+    );
+    let mut other_group = green_ok();
+    other_group.parameter_groups[0].name = "someone-elses".into();
+    check(
+        with_green(p, Ok(vec![other_group])),
+        "fail: green a-green-x1 uses parameter group someone-elses",
+    );
+    let mut rebooting = green_ok();
+    rebooting.parameter_groups[0].apply_status = "pending-reboot".into();
+    check(
+        with_green(p, Ok(vec![rebooting])),
+        "wait green not as planned yet: a-green-x1: parameter group default.mysql8.0 is pending-reboot",
+    );
+    let mut optimizing = green_ok();
+    optimizing.status = "storage-optimization".into();
+    check(
+        with_green(p, Ok(vec![optimizing])),
+        "wait green not as planned yet: a-green-x1 is storage-optimization",
+    );
+    check(
+        with_green(p, Ok(vec![])),
+        "fail: green has 0 of the 1 planned",
+    );
+    check(
+        Case {
+            replicas: vec!["a-replica"],
+            ..with_green(p, Ok(vec![green_ok()]))
+        },
+        "fail: green has 1 of the 2 planned",
+    );
+    check(
+        with_green(p, Err(BackendError::new(ErrorKind::Throttled, "T", "m"))),
+        "wait green not as planned yet: could not describe green",
     );
     // Called, and AVAILABLE again: rolled back. Waits out the grace, then fails; never calls.
     check(
@@ -969,4 +1063,104 @@ fn a_replica_mirrors_its_source() {
         mirror_source(&row("a", DbState::Failed), &row("r", DbState::Running)).unwrap();
     assert_eq!(s, DbState::Failed);
     assert_eq!(why.error.as_deref(), Some("travels with a: boom"));
+}
+
+#[test]
+fn verify_tags_old_replicas_after_the_old_instance_and_records_both() {
+    let plan_id = test_plan().plan_id;
+    let mut fleet = upgraded_fleet(managed_tags(&plan_id), Some("8.0.40"));
+    let mut old_replica = instance("us-east-1", "a-replica-old1");
+    old_replica.read_replica_source = Some("a-old1".into());
+    fleet.push(old_replica.clone());
+    let c = |fleet: Vec<DbInstance>| Case {
+        instances: fleet,
+        replicas: vec!["a-replica"],
+        ..at(StepKind::Verify, StepStatus::Waiting)
+    };
+    check(c(fleet.clone()), "call AddTagsToResource");
+    let mut tagged = fleet.clone();
+    tagged.last_mut().unwrap().tags = managed_tags(&plan_id);
+    let case = c(tagged);
+    let f = fixture(&case);
+    let Decision::Finish(fin) = next(&input(&case, &f)) else {
+        panic!("expected a finish")
+    };
+    let kinds: Vec<(ResourceKind, &str)> = fin
+        .records
+        .iter()
+        .map(|r| (r.kind, r.name.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ResourceKind::OldInstance, "a-old1"),
+            (ResourceKind::OldReplica, "a-replica-old1")
+        ]
+    );
+    let d: OldInstance = serde_json::from_str(fin.records[1].detail.as_deref().unwrap()).unwrap();
+    assert_eq!(d.replica_of.as_deref(), Some("a-old1"));
+    // Tagging the old instance when a replica is still untagged: the next tick goes on.
+    let mut untagged = fleet;
+    untagged[1].tags = Tags::new();
+    check_outcome(
+        Case {
+            status: StepStatus::Started,
+            ..c(untagged)
+        },
+        Effect::AddTags {
+            region: "us-east-1".into(),
+            arn: "arn:old".into(),
+            tags: Tags::new(),
+        },
+        Ok(EffectOk::Done),
+        "step waiting: tagged arn:old",
+    );
+}
+
+#[test]
+fn creation_only_values_are_restored_when_no_user_can_still_switch() {
+    let mut g = fixture(&Case::default()).group;
+    let users = |v: &[(&str, DbState, bool)]| -> Vec<(String, DbState, bool)> {
+        v.iter().map(|(a, s, w)| (a.to_string(), *s, *w)).collect()
+    };
+    assert_eq!(
+        restore(&g, &users(&[("a", DbState::Done, true)])),
+        Restore::Nothing
+    );
+    g.restore_after_switchover = vec![ParameterChange {
+        name: "event_scheduler".into(),
+        value: "ON".into(),
+        apply_method: "immediate".into(),
+    }];
+    assert_eq!(
+        restore(&g, &users(&[("a", DbState::Done, true)])),
+        Restore::Due
+    );
+    // A shared group waits for the databases that will still switch over.
+    assert_eq!(
+        restore(
+            &g,
+            &users(&[
+                ("a", DbState::Done, true),
+                ("b", DbState::Running, false),
+                ("c", DbState::Pending, false)
+            ])
+        ),
+        Restore::Waiting(vec!["b".into(), "c".into()])
+    );
+    // Those that never will (failed, aborted) do not hold it back; nobody switched: nothing.
+    assert_eq!(
+        restore(
+            &g,
+            &users(&[("a", DbState::Done, true), ("b", DbState::Failed, false)])
+        ),
+        Restore::Due
+    );
+    assert_eq!(
+        restore(&g, &users(&[("b", DbState::Aborted, false)])),
+        Restore::Waiting(vec![])
+    );
+    let (e, t) = restore_effect(&g);
+    assert_eq!(e.op(), Op::ModifyDBParameterGroup);
+    assert_eq!(t.on_ok, ResourceStatus::Restored);
 }

@@ -311,24 +311,32 @@ impl std::fmt::Display for ResourceKind {
 }
 
 /// Where a tracked resource is. Creation: `started` (intent) -> `created` -> `done`
-/// (configured). Retention: `kept`. Deletion: `deleting` (intent) -> `deleted`.
+/// (configured) -> `restored` (a parameter group's creation-only values set back after
+/// switchover). Retention: `kept`. Deletion: `deleting` (intent) -> `deleted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResourceStatus {
     Started,
     Created,
     Done,
+    /// A parameter group whose creation-only values were set back after switchover.
+    Restored,
     Kept,
     Deleting,
     Deleted,
 }
 
 impl ResourceStatus {
+    /// A parameter group that is configured (and perhaps restored since).
+    pub fn is_configured(&self) -> bool {
+        matches!(self, ResourceStatus::Done | ResourceStatus::Restored)
+    }
     pub fn as_str(&self) -> &'static str {
         match self {
             ResourceStatus::Started => "started",
             ResourceStatus::Created => "created",
             ResourceStatus::Done => "done",
+            ResourceStatus::Restored => "restored",
             ResourceStatus::Kept => "kept",
             ResourceStatus::Deleting => "deleting",
             ResourceStatus::Deleted => "deleted",
@@ -339,6 +347,7 @@ impl ResourceStatus {
             ResourceStatus::Started,
             ResourceStatus::Created,
             ResourceStatus::Done,
+            ResourceStatus::Restored,
             ResourceStatus::Kept,
             ResourceStatus::Deleting,
             ResourceStatus::Deleted,

@@ -28,11 +28,14 @@ pub mod schedule;
 
 pub use crate::effects::ApiBudget;
 
+use crate::backend::InstanceQuery;
 use crate::backend::{BlueGreenQuery, RdsBackend};
 use crate::clock::{Millis, SharedClock};
 use crate::domain::Quota;
 use crate::effects::{Effect, EffectOk, Executor, Intent};
-use crate::machine::{self, Change, Decision, Fresh, Input, Need, Rules, Seen, Window};
+use crate::machine::{
+    self, Change, Decision, Diagnosis, Fresh, GreenSeen, Input, Need, Rules, Seen, Window,
+};
 use crate::plan::Plan;
 use crate::plan::StepKind;
 use crate::policy::Policy;
@@ -178,6 +181,8 @@ struct RunState {
     quota_stalled_since: Option<Millis>,
     /// Regions whose quota could not be read (said once).
     quota_warned: HashSet<String>,
+    /// Parameter groups whose restore failed for good in this run (not retried; said).
+    restore_failed: HashSet<usize>,
 }
 
 /// What one tick did: returned by [`Engine::tick`], read by the loop.
@@ -301,7 +306,7 @@ impl Engine {
             }
             self.store.heartbeat()?;
             let dbs = self.store.databases()?;
-            if schedule::finished(&self.cfg.plan, &dbs) {
+            if schedule::finished(&self.cfg.plan, &dbs) && self.restores_due(&dbs)?.is_empty() {
                 break;
             }
             if let Some(reason) = self.halt_reason(&dbs)? {
@@ -492,7 +497,7 @@ impl Engine {
             .store
             .resources_of(ResourceKind::ParameterGroup)?
             .into_iter()
-            .filter(|r| r.status == ResourceStatus::Done)
+            .filter(|r| r.status.is_configured())
             .map(|r| (r.region, r.name))
             .collect();
         let mut regions: BTreeMap<String, Vec<&DbRow>> = BTreeMap::new();
@@ -517,6 +522,9 @@ impl Engine {
             self.advance(d, s, &mut quota, &mut report).await?;
         }
         self.mirror_replicas(&mut report)?;
+        if !self.cancelled() {
+            self.restore_parameters(&mut report).await?;
+        }
         report.throttled |= self.exec.take_throttled();
         Ok(report)
     }
@@ -615,7 +623,11 @@ impl Engine {
             _ => None,
         };
         let mut fresh: Option<Fresh> = None;
-        for _ in 0..3 {
+        let mut green: Option<GreenSeen> = None;
+        let mut diagnosis: Option<Diagnosis> = None;
+        // Each read a decision asks for is made at most once: quota, fresh deployment, green,
+        // precheck log, then the decision itself.
+        for _ in 0..5 {
             let now = self.clock.now();
             let input = Input {
                 now,
@@ -629,6 +641,8 @@ impl Engine {
                 group,
                 quota_headroom: quota.get(&p.region).map(|q| q.map(|q| q.headroom())),
                 fresh: fresh.as_ref(),
+                green: green.as_ref(),
+                diagnosis: diagnosis.as_ref(),
             };
             match machine::next(&input) {
                 Decision::Need(Need::Quota) => {
@@ -645,6 +659,21 @@ impl Engine {
                 Decision::Need(Need::FreshDeployment(name)) => {
                     fresh = Some(describe_one(&mut self.exec, &p.region, &name).await);
                 }
+                Decision::Need(Need::Green(ids)) => {
+                    let q = InstanceQuery {
+                        identifiers: ids,
+                        engines: vec![],
+                    };
+                    green = Some(self.exec.describe_instances(&p.region, &q).await);
+                }
+                Decision::Need(Need::Diagnosis(green_id)) => {
+                    let found = diagnose(&mut self.exec, &p.region, &green_id).await;
+                    // The failing checks are kept in the state file (status, run report).
+                    let json = serde_json::to_string(&found).unwrap_or_default();
+                    self.store
+                        .event(Some(d.id), Some(step.kind), "diagnosis", &json, now)?;
+                    diagnosis = Some(found);
+                }
                 decision => {
                     let input = Input { now, ..input };
                     return carry_out(
@@ -659,6 +688,86 @@ impl Engine {
                         report,
                     )
                     .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameter groups whose creation-only values (`event_scheduler=OFF` on green) are
+    /// due to be set back, and not yet: judged by the step table from their users' states.
+    fn restores_due(&self, dbs: &[DbRow]) -> Result<Vec<usize>, EngineError> {
+        let plan = &self.cfg.plan;
+        let mut due = Vec::new();
+        for (k, g) in plan.parameter_groups.iter().enumerate() {
+            if g.restore_after_switchover.is_empty() {
+                continue;
+            }
+            let users: Vec<(String, DbState, bool)> =
+                dbs.iter()
+                    .filter(|d| {
+                        d.region == g.region
+                            && plan.databases[d.id as usize]
+                                .target
+                                .as_ref()
+                                .is_some_and(|t| t.parameter_group == g.name)
+                    })
+                    .map(|d| {
+                        let switched = d.steps.iter().any(|s| {
+                            s.kind == StepKind::Switchover && s.status == StepStatus::Done
+                        });
+                        (d.identifier.clone(), d.state, switched)
+                    })
+                    .collect();
+            if machine::restore(g, &users) != machine::Restore::Due {
+                continue;
+            }
+            let status = self
+                .store
+                .resource(&g.region, ResourceKind::ParameterGroup, &g.name)?
+                .map(|r| r.status);
+            if status != Some(ResourceStatus::Restored) && !self.run.restore_failed.contains(&k) {
+                due.push(k);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Set back what green needed only at creation, once every database using the group has
+    /// switched over: the group step of the strategy, recorded like any call.
+    async fn restore_parameters(&mut self, report: &mut TickReport) -> Result<(), EngineError> {
+        let dbs = self.store.databases()?;
+        for k in self.restores_due(&dbs)? {
+            let g = &self.cfg.plan.parameter_groups[k];
+            let (effect, tracked) = machine::restore_effect(g);
+            let intent = Intent::Event { db_id: None };
+            let done = self
+                .exec
+                .perform(&mut self.store, intent, &effect, Some(&tracked))
+                .await?;
+            report.progressed = true;
+            match done.result {
+                Ok(_) => {
+                    tracing::info!(group = %g.name, region = %g.region, "creation-only parameter values restored")
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::debug!(group = %g.name, error = %e, "restoring parameter values failed; retrying next tick")
+                }
+                Err(e) => {
+                    let values: Vec<String> = g
+                        .restore_after_switchover
+                        .iter()
+                        .map(|c| format!("{}={}", c.name, c.value))
+                        .collect();
+                    let why = format!(
+                        "could not set {} back on parameter group {} ({e}): set them yourself (ModifyDBParameterGroup), they are dynamic",
+                        values.join(", "),
+                        g.name
+                    );
+                    tracing::error!(group = %g.name, "{why}");
+                    self.store
+                        .event(None, None, "restore-failed", &why, self.clock.now())?;
+                    self.run.restore_failed.insert(k);
                 }
             }
         }
@@ -708,6 +817,23 @@ async fn read_quota(
             Ok(None)
         }
     }
+}
+
+/// Read the upgrade precheck log of a failed green instance: list its log files, download the
+/// newest precheck log, parse its failing checks (two or three calls, once per failure).
+async fn diagnose(exec: &mut Executor, region: &str, green: &str) -> Diagnosis {
+    let files = exec
+        .describe_log_files(region, green)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(log) = crate::diagnosis::pick_precheck_log(&files) else {
+        return Ok(vec![]);
+    };
+    let text = exec
+        .download_log_file(region, green, &log.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(crate::diagnosis::parse(&log.name, &text))
 }
 
 /// One deployment, described again right before an irreversible call.
@@ -946,7 +1072,7 @@ fn finish(
     now: Millis,
 ) -> Result<(), StoreError> {
     let d = input.row;
-    if let Some(r) = &f.record {
+    for r in &f.records {
         if store.resource(&input.db.region, r.kind, &r.name)?.is_none() {
             store.set_resource(
                 &input.db.region,

@@ -365,9 +365,20 @@ fn leftover_blue_green_name_is_adopted_not_collided_with() {
         .as_str()
         .unwrap()
         .to_string();
-    // An earlier attempt created the deployment and died before recording it.
+    let group = db(&plan, "orders")["target"]["parameter_group"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let family = db(&plan, "orders")["target"]["parameter_group_family"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plan_id = plan["plan_id"].as_str().unwrap().to_string();
+    // An earlier attempt created the green parameter group and the deployment (with that
+    // group, as rdsfleet does) and died before recording them.
     moto.boto3(&format!(
-        "rds.create_blue_green_deployment(BlueGreenDeploymentName={name:?}, Source={arn:?}, TargetEngineVersion={to:?})"
+        "rds.create_db_parameter_group(DBParameterGroupName={group:?}, DBParameterGroupFamily={family:?}, Description='earlier attempt', Tags=[{{'Key': 'rdsfleet:managed', 'Value': 'true'}}, {{'Key': 'rdsfleet:plan-id', 'Value': {plan_id:?}}}])\n\
+         rds.create_blue_green_deployment(BlueGreenDeploymentName={name:?}, Source={arn:?}, TargetEngineVersion={to:?}, TargetDBParameterGroupName={group:?})"
     ));
     rf.ok(&[
         "apply",

@@ -7,5 +7,6 @@ mod cli;
 mod common;
 mod engine;
 mod faults;
+mod guards;
 mod htmlshot;
 mod rollout;
