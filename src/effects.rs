@@ -415,7 +415,7 @@ impl Executor {
                 } else {
                     format!("intent: {what}")
                 };
-                tracing::info!(db = %db.identifier, step = %step.kind, "{msg}");
+                tracing::info!(db = %db.identifier, region = %region, step = %step.kind, attempt = step.attempt + 1, "{msg}");
                 store.transition(
                     db,
                     step.seq,
@@ -446,6 +446,10 @@ impl Executor {
             )?;
         }
         let result = self.call(effect).await;
+        if let Err(e) = &result {
+            // A retried call is routine; what an operator must act on is said by the decision.
+            tracing::debug!(op = %effect.op(), error = %e, request_id = e.request_id.as_deref().unwrap_or("-"), "call failed");
+        }
         let now = self.clock.now();
         let outcome = match &result {
             Ok(_) => "ok".to_string(),

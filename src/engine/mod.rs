@@ -46,6 +46,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -519,7 +520,19 @@ impl Engine {
             let Some(s) = seen.get(&d.region) else {
                 continue;
             };
-            self.advance(d, s, &mut quota, &mut report).await?;
+            // Every log line of this database's step (the effect path's, the adapter's request
+            // ids) carries the database, step and attempt.
+            let step = d.current_step();
+            let span = tracing::info_span!(
+                "step",
+                db = %d.identifier,
+                region = %d.region,
+                step = step.map(|s| s.kind.as_str()).unwrap_or("-"),
+                attempt = step.map(|s| s.attempt).unwrap_or(0)
+            );
+            self.advance(d, s, &mut quota, &mut report)
+                .instrument(span)
+                .await?;
         }
         self.mirror_replicas(&mut report)?;
         if !self.cancelled() {
@@ -993,7 +1006,8 @@ fn apply(
                 now,
                 &why,
             )?;
-            tracing::warn!(db = %d.identifier, step = %input.step.kind, reason = %why, "database failed");
+            // The operator must act on it: an error, with where and how far it got.
+            tracing::error!(db = %d.identifier, region = %d.region, step = %input.step.kind, attempt = input.step.attempt, reason = %why, "database failed");
             report.progressed = true;
         }
         Decision::Block(why) => {
@@ -1005,7 +1019,7 @@ fn apply(
                 now,
                 &why,
             )?;
-            tracing::warn!(db = %d.identifier, reason = %why, "database blocked");
+            tracing::warn!(db = %d.identifier, region = %d.region, reason = %why, "database blocked");
             report.progressed = true;
         }
         Decision::AwaitApproval => {
