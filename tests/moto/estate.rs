@@ -1,8 +1,9 @@
-//! A fleet shaped like a real MySQL 5.7 estate (issue 10), built in moto with boto3 and taken
-//! by the real binary (`--backend aws`) up to the approval gate, then checked through boto3:
+//! A fleet shaped like a real MySQL 5.7 estate (issue 10), built in moto with boto3, planned
+//! and upgraded end to end by the real binary (`--backend aws`), and checked through boto3 at
+//! the approval gate and after the switchover:
 //!
 //! - `orders`: an Extended Support minor (`5.7.44-rds.20240808`, as AWS spells it) on io1
-//!   storage (200 GiB, 3,000 IOPS), with a read replica `orders-ro1`;
+//!   storage (200 GiB, 3,000 IOPS);
 //! - `billing`: a minor no longer offered for new instances (`5.7.33`) on the default group;
 //! - `ledger`: 5.7.44 sharing `orders`' custom group;
 //! - the custom group `legacy-57` as 5.7 estates have it: `sql_mode` with
@@ -11,10 +12,12 @@
 //! The plan moves green to io1 with `--iops 3000 --allocated-storage 200`.
 //!
 //! Run it alone with `MOTO_VENV=target/moto-venv cargo test --test moto estate` (the venv is
-//! installed on first use). It stops at the approval gate: the full upgrade (approve, resume,
-//! switchover, then `event_scheduler` restored to ON on the created group, the `-old1`
-//! instances, cleanup) is the engine's to add once its restore step exists; the plan records
-//! what to restore in `parameter_groups[].restore_after_switchover`.
+//! installed on first use).
+//!
+//! No read replica here: moto gives green no replicas and does not rename blue's replicas at
+//! switchover, so the guard before switchover rightly refuses a deployment whose green lacks
+//! the planned replica. Replicas (green replicas, `-old1` replicas recorded and cleaned up)
+//! are covered on the simulator (`tests/suite/guards.rs`, the cleanup tests).
 
 use crate::cli::Rf;
 use crate::harness::Moto;
@@ -46,7 +49,6 @@ common = dict(Engine='mysql', DBInstanceClass='db.m5.large', MasterUsername='adm
     Tags=[{'Key': 'env', 'Value': 'prod'}])
 rds.create_db_instance(DBInstanceIdentifier='orders', EngineVersion='5.7.44-rds.20240808',
     AllocatedStorage=200, StorageType='io1', Iops=3000, DBParameterGroupName='legacy-57', **common)
-rds.create_db_instance_read_replica(DBInstanceIdentifier='orders-ro1', SourceDBInstanceIdentifier='orders')
 rds.create_db_instance(DBInstanceIdentifier='billing', EngineVersion='5.7.33', AllocatedStorage=50, **common)
 rds.create_db_instance(DBInstanceIdentifier='ledger', EngineVersion='5.7.44', AllocatedStorage=100,
     DBParameterGroupName='legacy-57', **common)
@@ -130,8 +132,6 @@ fn check_plan(plan: &Value) {
             "{id}: {t}"
         );
     }
-    assert_eq!(planned(plan, "orders")["replicas"], json!(["orders-ro1"]));
-    assert_eq!(planned(plan, "orders-ro1")["strategy"], "with-source");
     // orders is already io1 at 200 GiB: only its IOPS are sent; the others move to io1.
     let orders = &planned(plan, "orders")["target"];
     assert!(
@@ -281,7 +281,7 @@ fn check_at_the_gate(moto: &Moto, plan: &Value) {
 }
 
 #[test]
-fn estate_plans_and_reaches_the_approval_gate_checked_through_boto3() {
+fn estate_is_planned_and_upgraded_end_to_end_checked_through_boto3() {
     let moto = Moto::lock();
     seed_estate(&moto);
     let rf = Rf::new(&moto);
@@ -324,7 +324,64 @@ fn estate_plans_and_reaches_the_approval_gate_checked_through_boto3() {
         "100",
     ]);
     let st = rf.status();
-    // The three sources, and the replica that travels with orders.
-    assert_eq!(st["counts"]["awaiting-approval"], 4, "{st}");
+    assert_eq!(st["counts"]["awaiting-approval"], 3, "{st}");
     check_at_the_gate(&moto, &plan);
+
+    // Approve and finish: switchover, verify, event_scheduler set back on the shared group.
+    rf.ok(&["approve", "--state", "s.sqlite"]);
+    rf.ok(&[
+        "resume",
+        "--state",
+        "s.sqlite",
+        "--poll-secs",
+        "0.2",
+        "--api-rate",
+        "100",
+    ]);
+    let st = rf.status();
+    assert_eq!(st["counts"]["done"], 3, "{st}");
+    check_upgraded(&moto, &plan);
+    // Cleanup before retention: deployment objects go, old instances stay.
+    rf.ok(&["cleanup", "--state", "s.sqlite"]);
+    let w = estate_world(&moto);
+    assert_eq!(w["deployments"], json!([]), "{w}");
+    for name in ["orders", "billing", "ledger"] {
+        assert!(
+            w["instances"][format!("{name}-old1")].is_object(),
+            "{name}-old1 kept"
+        );
+    }
+}
+
+/// After the switchover, through boto3: production names on 8.0.42 with their planned
+/// groups, the `-old1` instances on their old versions tagged as this plan's rollback copies,
+/// and `event_scheduler` back ON on the group made from `legacy-57` (both its users switched
+/// over), still OFF on the one made from the default group.
+fn check_upgraded(moto: &Moto, plan: &Value) {
+    let id = plan["plan_id"].as_str().unwrap();
+    let w = estate_world(moto);
+    for name in ["orders", "billing", "ledger"] {
+        let p = planned(plan, name);
+        let now = &w["instances"][name];
+        assert_eq!(now["version"], "8.0.42", "{name}: {w}");
+        assert_eq!(now["group"], p["target"]["parameter_group"], "{name}");
+        let old = &w["instances"][format!("{name}-old1")];
+        assert_eq!(old["version"], p["from_version"], "{name}-old1: {w}");
+    }
+    let tags = moto.boto3(&format!(
+        "print(json.dumps({{t['Key']: t['Value'] for t in rds.list_tags_for_resource(ResourceName={:?})['TagList']}}))",
+        w["instances"]["orders-old1"]["arn"].as_str().unwrap()
+    ));
+    let tags: Value = serde_json::from_str(&tags).unwrap();
+    assert_eq!(tags["rdsfleet:plan-id"], id, "{tags}");
+    assert_eq!(tags["rdsfleet:role"], "old-instance", "{tags}");
+    let legacy = planned_group(plan, "legacy-57")["name"].as_str().unwrap();
+    assert_eq!(
+        w["groups"][legacy]["params"]["event_scheduler"], "ON",
+        "restored after switchover: {w}"
+    );
+    let default = planned_group(plan, "default.mysql5.7")["name"]
+        .as_str()
+        .unwrap();
+    assert_eq!(w["groups"][default]["params"]["event_scheduler"], "OFF");
 }
