@@ -327,10 +327,8 @@ fn lifecycle_budget(api_rate: f64) -> Result<lifecycle::Budget> {
     }
     Ok(lifecycle::Budget {
         api_rate,
-        // A burst of at most the default, and never more than a few seconds' worth.
-        api_burst: lifecycle::Budget::default()
-            .api_burst
-            .min((api_rate * 5.0).max(1.0)),
+        // No burst: no second ever sees more than `api_rate` calls (as for apply).
+        api_burst: 1.0,
     })
 }
 

@@ -67,7 +67,8 @@ pub struct EngineOptions {
     pub poll_interval: Duration,
     /// Time between ticks right after progress (the next step may be actionable at once).
     pub fast_interval: Duration,
-    /// Client-side API budget per region: sustained requests per second and burst.
+    /// Client-side API budget per region: sustained requests per second and burst. The CLI's
+    /// `--api-rate N` keeps the burst at 1, so that no second ever sees more than N calls.
     pub api_rate: f64,
     pub api_burst: f64,
     /// How long a resource may stay invisible after it was created (eventual consistency).
@@ -91,7 +92,7 @@ impl Default for EngineOptions {
             poll_interval: Duration::from_secs(30),
             fast_interval: Duration::from_secs(2),
             api_rate: 8.0,
-            api_burst: 40.0,
+            api_burst: 1.0,
             visibility_grace: Duration::from_secs(300),
             wait_timeout: Duration::from_secs(24 * 3600),
             verify_timeout: Duration::from_secs(3600),
