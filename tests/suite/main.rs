@@ -8,4 +8,5 @@ mod common;
 mod engine;
 mod faults;
 mod htmlshot;
+mod leftovers;
 mod rollout;
