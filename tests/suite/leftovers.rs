@@ -1,6 +1,7 @@
 //! Leftovers (issue 10, item 4) on the simulator with a manual clock: old read replicas
 //! (`<replica>-old1`, which a switchover renames and leaves running) removed by `cleanup` after
-//! the retention and before their source.
+//! the retention and before their source; `abort` of a deployment whose green copied blue's
+//! deletion protection (AWS refuses `DeleteTarget` then).
 //!
 //! Until `verify` records old replicas itself, [`record_old_replicas`] writes the rows it will
 //! write (`ResourceKind::OldReplica`, an `OldInstance` detail with `replica_of`) and tags the
@@ -8,13 +9,13 @@
 
 use crate::common::*;
 use rdsfleet::backend::{InstanceQuery, RdsBackend};
-use rdsfleet::domain::{managed_tags, DbInstance};
+use rdsfleet::domain::{managed_tags, DbInstance, TAG_PLAN_ID};
 use rdsfleet::lifecycle::{self, Action, CleanupOptions};
 use rdsfleet::machine::OldInstance;
 use rdsfleet::plan::Plan;
 use rdsfleet::sim::TrailEntry;
 use rdsfleet::state::{ResourceKind, ResourceStatus};
-use rdsfleet::store::Store;
+use rdsfleet::store::{DbState, Store};
 use std::time::Duration;
 
 /// A finished rollout of a world where one database has a same-region read replica
@@ -263,4 +264,204 @@ async fn a_promoted_old_replica_is_left_alone() {
         assert!(deletes_of(&w, &p.replica).is_empty());
         assert_eq!(action(&report, &p.source).detail, "already gone");
     }
+}
+
+/// A plan up to the approval gate, where `protected`'s source (and its replica) have deletion
+/// protection on, which their greens copy.
+async fn at_the_gate_protected() -> (World, Plan, String) {
+    let w = world(WorldSpec {
+        databases: 4,
+        ..Default::default()
+    });
+    let probe = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let db = probe
+        .databases
+        .iter()
+        .find(|d| d.is_actionable() && !d.replicas.is_empty())
+        .expect("a database with a replica")
+        .clone();
+    let sim = w.sim();
+    for id in std::iter::once(&db.identifier).chain(&db.replicas) {
+        sim.set_deletion_protection(&db.region, id, true)
+            .await
+            .unwrap();
+    }
+    let plan = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let s = w.run(&plan, opts(false)).await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    (w, plan, db.identifier)
+}
+
+/// The green instances of `id`'s deployment, as described now.
+async fn greens_of(w: &World, plan: &Plan, id: &str) -> Vec<DbInstance> {
+    let p = plan.databases.iter().find(|d| d.identifier == id).unwrap();
+    let mut out = vec![];
+    let all = w
+        .sim()
+        .describe_instances(&p.region, &InstanceQuery::default())
+        .await
+        .unwrap();
+    for r in std::iter::once(id).chain(p.replicas.iter().map(String::as_str)) {
+        let prefix = format!("{r}-green-");
+        out.extend(
+            all.iter()
+                .filter(|i| i.identifier.starts_with(&prefix))
+                .cloned(),
+        );
+    }
+    out
+}
+
+async fn abort(w: &World, id: &str) -> Vec<Action> {
+    let mut store = Store::open(&w.state_path()).unwrap();
+    lifecycle::abort(
+        w.sim(),
+        &mut store,
+        &w.shared_clock(),
+        &[id.to_string()],
+        Default::default(),
+    )
+    .await
+    .unwrap()
+}
+
+fn state_of(w: &World, id: &str) -> DbState {
+    w.rows()
+        .into_iter()
+        .find(|r| r.identifier == id)
+        .unwrap()
+        .state
+}
+
+#[tokio::test]
+async fn abort_tags_and_unprotects_this_plans_greens_then_deletes_them_blue_stays_protected() {
+    let (w, plan, id) = at_the_gate_protected().await;
+    let greens = greens_of(&w, &plan, &id).await;
+    assert_eq!(greens.len(), 2, "green primary and green replica");
+    assert!(
+        greens.iter().all(|g| g.deletion_protection),
+        "copied from blue"
+    );
+    let before = w.trail().len();
+    let report = abort(&w, &id).await;
+    let a = &report[0];
+    assert_eq!(a.outcome, "deleted", "{report:#?}");
+    assert!(
+        a.detail.contains("turned off deletion protection") && a.detail.contains("tagged"),
+        "{a:?}"
+    );
+    assert_eq!(state_of(&w, &id), DbState::Aborted);
+
+    // In order: tag each green, turn its protection off, then DeleteTarget.
+    let calls: Vec<TrailEntry> = w.trail()[before..]
+        .iter()
+        .filter(|t| t.mutating)
+        .cloned()
+        .collect();
+    let actions: Vec<&str> = calls.iter().map(|t| t.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "AddTagsToResource",
+            "AddTagsToResource",
+            "ModifyDBInstance",
+            "ModifyDBInstance",
+            "DeleteBlueGreenDeployment"
+        ],
+        "{calls:#?}"
+    );
+    assert!(calls.iter().all(|t| t.outcome == "ok"), "{calls:#?}");
+    for g in &greens {
+        assert!(
+            calls[..2]
+                .iter()
+                .any(|t| t.resource == g.arn
+                    && t.params["Tags"][TAG_PLAN_ID] == plan.plan_id.as_str())
+        );
+        assert!(calls[2..4]
+            .iter()
+            .any(|t| t.resource == g.identifier && t.params["DeletionProtection"] == false));
+    }
+    assert_eq!(calls[4].params["DeleteTarget"], true, "{:?}", calls[4]);
+    // Blue untouched, still protected.
+    let p = plan.databases.iter().find(|d| d.identifier == id).unwrap();
+    for b in std::iter::once(&id).chain(&p.replicas) {
+        assert!(
+            describe(&w, &p.region, b)
+                .await
+                .unwrap()
+                .deletion_protection
+        );
+    }
+    // Said in the event log, with why.
+    let store = Store::open(&w.state_path()).unwrap();
+    let said = store
+        .events(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "deletion-protection-off" && e.detail.contains("DeleteTarget"))
+        .count();
+    assert_eq!(said, 2);
+    w.clock.advance(Duration::from_secs(3600));
+    assert!(greens_of(&w, &plan, &id).await.is_empty(), "greens deleted");
+}
+
+#[tokio::test]
+async fn abort_of_a_deployment_not_tagged_by_this_plan_touches_nothing() {
+    let (w, plan, id) = at_the_gate_protected().await;
+    let p = plan.databases.iter().find(|d| d.identifier == id).unwrap();
+    // The deployment under the plan's name now carries another plan's id.
+    let bg = w
+        .sim()
+        .describe_blue_green(&p.region, &Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|b| b.source == p.arn)
+        .unwrap();
+    let arn = p.arn.replace(
+        &format!(":db:{id}"),
+        &format!(":deployment:{}", bg.identifier),
+    );
+    let mut other = managed_tags("someone-elses-plan");
+    other.retain(|k, _| k == TAG_PLAN_ID);
+    w.sim().add_tags(&p.region, &arn, &other).await.unwrap();
+    let before = w.trail().len();
+    let report = abort(&w, &id).await;
+    assert_eq!(report[0].outcome, "skipped", "{report:#?}");
+    let mutating: Vec<_> = w.trail()[before..]
+        .iter()
+        .filter(|t| t.mutating)
+        .cloned()
+        .collect();
+    assert!(mutating.is_empty(), "{mutating:#?}");
+    for g in greens_of(&w, &plan, &id).await {
+        assert!(g.deletion_protection, "{g:?}");
+        assert!(!g.tags.contains_key(TAG_PLAN_ID), "{g:?}");
+    }
+    assert_eq!(state_of(&w, &id), DbState::AwaitingApproval);
+}
+
+#[tokio::test]
+async fn a_failed_delete_turns_green_protection_back_on_and_a_rerun_finishes() {
+    let (w, plan, id) = at_the_gate_protected().await;
+    w.sim().set_faults("5xx@DeleteBlueGreenDeployment").unwrap();
+    let report = abort(&w, &id).await;
+    assert_eq!(report[0].outcome, "failed", "{report:#?}");
+    assert!(
+        report[0].detail.contains("turned back on"),
+        "{:?}",
+        report[0]
+    );
+    let greens = greens_of(&w, &plan, &id).await;
+    assert_eq!(greens.len(), 2);
+    assert!(greens.iter().all(|g| g.deletion_protection), "{greens:#?}");
+    assert_eq!(state_of(&w, &id), DbState::AwaitingApproval);
+
+    w.sim().set_faults("").unwrap();
+    let report = abort(&w, &id).await;
+    assert_eq!(report[0].outcome, "deleted", "{report:#?}");
+    // Already tagged by the first run: only the protection is turned off again.
+    assert!(!report[0].detail.contains("tagged"), "{:?}", report[0]);
+    assert_eq!(state_of(&w, &id), DbState::Aborted);
 }
