@@ -40,8 +40,8 @@ struct OldPair {
 }
 
 /// Record every `<replica>-old1` as `verify` will (a resource row), and tag it as this plan's
-/// when `tag`.
-async fn record_old_replicas(w: &World, plan: &Plan, tag: bool) -> Vec<OldPair> {
+/// when `ours`, else as another plan's.
+async fn record_old_replicas(w: &World, plan: &Plan, ours: bool) -> Vec<OldPair> {
     let sim = w.sim();
     let store = Store::open(&w.state_path()).unwrap();
     let mut out = vec![];
@@ -75,11 +75,10 @@ async fn record_old_replicas(w: &World, plan: &Plan, tag: bool) -> Vec<OldPair> 
                     w.clock.now_ms(),
                 )
                 .unwrap();
-            if tag {
-                let mut tags = managed_tags(&plan.plan_id);
-                tags.insert("rdsfleet:role".into(), "old-replica".into());
-                sim.add_tags(&p.region, &live.arn, &tags).await.unwrap();
-            }
+            let plan_id = if ours { &plan.plan_id } else { "another-plan" };
+            let mut tags = managed_tags(plan_id);
+            tags.insert("rdsfleet:role".into(), "old-replica".into());
+            sim.add_tags(&p.region, &live.arn, &tags).await.unwrap();
             out.push(OldPair {
                 region: p.region.clone(),
                 replica,
