@@ -621,18 +621,23 @@ fn leftovers(plan: &Plan, rows: &[DbRow], resources: &[ResourceRow], state: &str
             });
         }
     }
-    for x in resources
-        .iter()
-        .filter(|x| x.kind == ResourceKind::OldInstance && x.status != ResourceStatus::Deleted)
-    {
+    for x in resources.iter().filter(|x| {
+        matches!(x.kind, ResourceKind::OldInstance | ResourceKind::OldReplica)
+            && x.status != ResourceStatus::Deleted
+    }) {
         let detail: serde_json::Value = x
             .detail
             .as_deref()
             .and_then(|d| serde_json::from_str(d).ok())
             .unwrap_or_default();
         let since = detail["switched_at"].as_i64();
+        let kind = if x.kind == ResourceKind::OldReplica {
+            "old read replica (renamed at switchover)"
+        } else {
+            "old instance (rollback copy)"
+        };
         out.push(Leftover {
-            kind: "old instance (rollback copy)".into(),
+            kind: kind.into(),
             name: x.name.clone(),
             region: x.region.clone(),
             database: detail["source"].as_str().unwrap_or("").to_string(),

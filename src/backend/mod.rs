@@ -315,7 +315,9 @@ pub trait RdsBackend: Send + Sync {
     /// with `InvalidRequest` / `NotAReadReplica` otherwise (a promoted replica is a primary and
     /// needs [`Self::delete_instance`] with its final snapshot).
     async fn delete_read_replica(&self, region: &str, replica: &ReadReplica) -> BResult<()>;
-    /// Turn deletion protection on or off (only ever on an explicit operator flag).
+    /// Turn deletion protection on or off: on an old instance only on an explicit operator flag
+    /// (`cleanup --disable-deletion-protection`); on green instances by `abort`, right before it
+    /// deletes them (`DeleteTarget` needs it off), and back on if that delete fails.
     async fn set_deletion_protection(
         &self,
         region: &str,

@@ -5,14 +5,22 @@
 //! - Only resources recorded in the state file **and** tagged `rdsfleet:managed=true` with this
 //!   plan's id are ever deleted. Snapshots are never deleted.
 //! - An old (`-oldN`) instance is deleted only after the plan's retention has elapsed since its
-//!   switchover, only if the pre-upgrade snapshot exists and is available, and always with a
-//!   final snapshot. Deletion protection is never turned off unless the operator passes an
-//!   explicit flag; otherwise the instance is reported and left alone.
+//!   switchover, only if the pre-upgrade snapshot exists and is available, only once no read
+//!   replica is attached to it (deleting a source promotes its replicas), and always with a
+//!   final snapshot. Its old read replicas (`<replica>-oldN`) go first, under the same rules
+//!   but without a final snapshot (RDS takes none for a replica; the source's pre-upgrade
+//!   snapshot holds their data); one that was promoted meanwhile is left alone. Deletion
+//!   protection on them is never turned off unless the operator passes an explicit flag;
+//!   otherwise the instance is reported and left alone.
+//! - Abort before switchover deletes green with `DeleteTarget`: first it tags each green
+//!   instance of this plan's deployment and turns its deletion protection (copied from blue)
+//!   off, each recorded with why; never on blue, never on a deployment this plan did not tag.
+//!   If the delete fails, protection goes back on.
 //! - Abort after switchover changes nothing: it prints the rollback path instead.
 //!
 //! Both commands work like the engine: one batched describe per region and kind of resource,
 //! then pure verdicts ([`cleanup::judge_deployment`], [`cleanup::judge_old_instance`],
-//! [`abort::judge`]) say what to do, and every deletion goes through the one effect path
+//! [`cleanup::judge_old_replica`], [`abort::judge`], [`abort::judge_greens`]) say what to do, and every deletion goes through the one effect path
 //! ([`crate::effects::Executor`]): intent recorded before the call, an API-budget token, the
 //! outcome recorded after. A `NotFound` answer counts as already done, so both commands can be
 //! re-run safely.

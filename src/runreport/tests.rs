@@ -228,16 +228,28 @@ fn failures_are_grouped_by_cause_with_the_next_command() {
 #[test]
 fn leftovers_say_since_when_and_from_when_cleanup_may_delete() {
     let (plan, rows) = fixture();
-    let r = RunReport::build(&plan, &rows, &[old_instance()], &[], "s.sqlite");
+    let replica = ResourceRow {
+        kind: crate::state::ResourceKind::OldReplica,
+        name: "a-ro1-old1".into(),
+        detail: Some(format!(
+            r#"{{"source":"a","replica_of":"a-old1","switched_at":{}}}"#,
+            62 * MIN
+        )),
+        ..old_instance()
+    };
+    let r = RunReport::build(&plan, &rows, &[old_instance(), replica], &[], "s.sqlite");
     let kinds: Vec<&str> = r.cleanup.iter().map(|l| l.kind.as_str()).collect();
     assert_eq!(
         kinds,
         vec![
             "blue/green deployment",
             "green side (blue/green deployment)",
-            "old instance (rollback copy)"
+            "old instance (rollback copy)",
+            "old read replica (renamed at switchover)"
         ]
     );
+    assert_eq!(r.cleanup[3].database, "a");
+    assert_eq!(r.cleanup[3].deletable_from, r.cleanup[2].deletable_from);
     let old = &r.cleanup[2];
     assert_eq!(old.since, Some(62 * MIN));
     let retention = plan.settings.retention_hours as Millis * 3_600_000;

@@ -80,6 +80,10 @@ impl Rf {
         String::from_utf8(o.stdout).unwrap()
     }
     fn plan(&self) -> Value {
+        self.plan_with("fast.toml")
+    }
+    /// `plan` with the policy file `policy` (in the temp dir).
+    fn plan_with(&self, policy: &str) -> Value {
         self.ok(&[
             "plan",
             "--target",
@@ -87,7 +91,7 @@ impl Rf {
             "--target",
             "postgres=16",
             "--policy",
-            "fast.toml",
+            policy,
             "-o",
             "plan.json",
         ]);
@@ -484,6 +488,140 @@ fn abort_at_the_gate_deletes_green_and_keeps_blue_and_the_snapshots() {
             "the pre-upgrade snapshot is kept: {w}"
         );
     }
+}
+
+/// moto copies blue's deletion protection to green, and (unlike AWS, which refuses the call)
+/// deletes the deployment and then fails on the protected green, leaving it behind. `abort`
+/// tags green and turns its protection off first, so green goes and blue stays protected.
+#[test]
+fn abort_of_a_protected_database_unprotects_green_only_and_deletes_it() {
+    let moto = Moto::lock();
+    seed_fleet(&moto);
+    moto.boto3(
+        "rds.modify_db_instance(DBInstanceIdentifier='orders', DeletionProtection=True, ApplyImmediately=True)",
+    );
+    let rf = Rf::new(&moto);
+    rf.plan();
+    rf.ok(&[
+        "apply",
+        "plan.json",
+        "--state",
+        "s.sqlite",
+        "--poll-secs",
+        "0.2",
+        "--api-rate",
+        "100",
+    ]);
+    let protection = || -> Value {
+        let out = moto.boto3(
+            "print(json.dumps({d['DBInstanceIdentifier']: d['DeletionProtection'] for d in rds.describe_db_instances()['DBInstances']}))",
+        );
+        serde_json::from_str(&out).unwrap()
+    };
+    let before = protection();
+    let protected_greens = before
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| k.starts_with("orders-green") && **v == true)
+        .count();
+    assert_eq!(
+        protected_greens, 1,
+        "green copied blue's protection: {before}"
+    );
+    let out = rf.ok(&["abort", "--state", "s.sqlite"]);
+    assert!(out.contains("turned off deletion protection"), "{out}");
+    assert_eq!(rf.status()["counts"]["aborted"], 2);
+    let w = world(&moto);
+    assert_eq!(w["deployments"].as_array().unwrap().len(), 0, "{w}");
+    assert_eq!(
+        protection(),
+        serde_json::json!({"orders": true, "billing": false}),
+        "greens gone, blue still protected"
+    );
+}
+
+/// An old read replica (`-old1`) is deleted without a final snapshot, and its source only on
+/// the next run, once the replica is gone, with one. moto does not rename blue's replicas at
+/// switchover, so the test makes the replica of `orders-old1` with boto3 and records it as
+/// `verify` will; a zero retention lets cleanup act at once.
+#[test]
+fn cleanup_deletes_an_old_replica_without_a_snapshot_then_its_source() {
+    use rdsfleet::machine::OldInstance;
+    use rdsfleet::state::{ResourceKind, ResourceStatus};
+    let moto = Moto::lock();
+    seed_fleet(&moto);
+    let rf = Rf::new(&moto);
+    std::fs::write(
+        rf.path("now.toml"),
+        "[switchover]\nreadiness_stable_secs = 0\n[retention]\nold_instance_hours = 0\n",
+    )
+    .unwrap();
+    let plan = rf.plan_with("now.toml");
+    let id = plan["plan_id"].as_str().unwrap();
+    rf.ok(&[
+        "apply",
+        "plan.json",
+        "--state",
+        "s.sqlite",
+        "--approve-switchover",
+        "--poll-secs",
+        "0.2",
+        "--api-rate",
+        "100",
+    ]);
+    moto.boto3(&format!(
+        r#"
+r = rds.create_db_instance_read_replica(DBInstanceIdentifier='orders-ro1-old1',
+    SourceDBInstanceIdentifier='orders-old1', DBInstanceClass='db.m5.large')
+rds.add_tags_to_resource(ResourceName=r['DBInstance']['DBInstanceArn'], Tags=[
+    {{'Key': 'rdsfleet:managed', 'Value': 'true'}}, {{'Key': 'rdsfleet:plan-id', 'Value': '{id}'}},
+    {{'Key': 'rdsfleet:role', 'Value': 'old-replica'}}])
+"#
+    ));
+    let store = rdsfleet::store::Store::open(&rf.path("s.sqlite")).unwrap();
+    let row = store
+        .resource(REGION, ResourceKind::OldInstance, "orders-old1")
+        .unwrap()
+        .expect("verify recorded the old instance");
+    let mut detail: OldInstance = serde_json::from_str(row.detail.as_deref().unwrap()).unwrap();
+    detail.replica_of = Some("orders-old1".into());
+    let detail = serde_json::to_string(&detail).unwrap();
+    let (kind, kept) = (ResourceKind::OldReplica, ResourceStatus::Kept);
+    store
+        .set_resource(REGION, kind, "orders-ro1-old1", kept, Some(&detail), 0)
+        .unwrap();
+    drop(store);
+
+    let out = rf.ok(&["cleanup", "--state", "s.sqlite"]);
+    let w = world(&moto);
+    let instances = w["instances"].as_object().unwrap();
+    assert!(!instances.contains_key("orders-ro1-old1"), "{out}\n{w}");
+    assert!(instances.contains_key("orders-old1"), "source kept: {out}");
+    assert!(out.contains("still attached"), "{out}");
+    assert!(!instances.contains_key("billing-old1"), "{out}");
+    let snapshots_of = |w: &Value, inst: &str| -> Vec<String> {
+        w["snapshots"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| s["instance"] == inst && s["type"] == "manual")
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    assert!(snapshots_of(&w, "orders-ro1-old1").is_empty(), "{w}");
+    assert_eq!(
+        snapshots_of(&w, "billing-old1"),
+        [format!("{id}-billing-old1-final")]
+    );
+
+    let out = rf.ok(&["cleanup", "--state", "s.sqlite"]);
+    let w = world(&moto);
+    assert!(w["instances"].get("orders-old1").is_none(), "{out}\n{w}");
+    assert_eq!(
+        snapshots_of(&w, "orders-old1"),
+        [format!("{id}-orders-old1-final")]
+    );
 }
 
 #[test]

@@ -9,4 +9,5 @@ mod engine;
 mod faults;
 mod guards;
 mod htmlshot;
+mod leftovers;
 mod rollout;
