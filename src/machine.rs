@@ -1036,6 +1036,14 @@ fn green_guard(i: &Input, bg: &BlueGreen, green: &GreenSeen) -> Option<Decision>
         if g.status != "available" {
             waits.push(format!("{} is {}", g.identifier, g.status));
         }
+        // Green copies blue's deletion protection; only an interrupted `abort` turns it off.
+        // Never put an unprotected green into production in place of a protected blue.
+        if p.source.deletion_protection && !g.deletion_protection {
+            waits.push(format!(
+                "{} lost blue's deletion protection (an interrupted abort?): finish `rdsfleet abort`, or turn it back on",
+                g.identifier
+            ));
+        }
     }
     (!waits.is_empty()).then(|| {
         Decision::Wait(WaitReason::Green {

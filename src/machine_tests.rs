@@ -34,6 +34,7 @@ struct Case {
     green: Option<GreenSeen>,
     diagnosis: Option<Diagnosis>,
     readiness_stable: Millis,
+    blue_protected: bool,
     last_error: Option<String>,
     replicas: Vec<&'static str>,
 }
@@ -59,6 +60,7 @@ impl Default for Case {
             green: None,
             diagnosis: None,
             readiness_stable: 0,
+            blue_protected: false,
             last_error: None,
             replicas: vec![],
         }
@@ -85,6 +87,7 @@ struct Fixture {
 fn fixture(c: &Case) -> Fixture {
     let mut plan = test_plan();
     plan.databases[0].replicas = c.replicas.iter().map(|r| r.to_string()).collect();
+    plan.databases[0].source.deletion_protection = c.blue_protected;
     let p = &plan.databases[0];
     let steps: Vec<StepRow> = p
         .steps
@@ -812,6 +815,14 @@ fn switchover_needs_approval_a_window_and_a_fresh_describe_and_is_never_retried_
     check(
         with_green(p, Ok(vec![optimizing])),
         "wait green not as planned yet: a-green-x1 is storage-optimization",
+    );
+    let mut unprotected = green_ok();
+    unprotected.deletion_protection = false;
+    let mut protected_blue = with_green(p, Ok(vec![unprotected]));
+    protected_blue.blue_protected = true;
+    check(
+        protected_blue,
+        "wait green not as planned yet: a-green-x1 lost blue's deletion protection",
     );
     check(
         with_green(p, Ok(vec![])),
