@@ -613,27 +613,8 @@ impl Engine {
             return Ok(());
         }
         let p = &self.cfg.plan.databases[d.id as usize];
-        // The parameter group this plan creates for the database, and where it is (read only
-        // at the parameter-group step: another database may have configured a shared group
-        // earlier in this very tick).
-        let group = match (step.kind, &p.target) {
-            (StepKind::ParameterGroup, Some(t)) => {
-                match self
-                    .cfg
-                    .groups
-                    .get(&(p.region.clone(), t.parameter_group.clone()))
-                {
-                    Some(&g) => {
-                        let g = &self.cfg.plan.parameter_groups[g];
-                        let status = self
-                            .store
-                            .resource(&g.region, ResourceKind::ParameterGroup, &g.name)?
-                            .map(|r| r.status);
-                        Some((g, status))
-                    }
-                    None => None,
-                }
-            }
+        let group = match step.kind {
+            StepKind::ParameterGroup => planned_group(&self.cfg, &self.store, p)?,
             _ => None,
         };
         let mut fresh: Option<Fresh> = None;
@@ -859,6 +840,35 @@ async fn describe_one(exec: &mut Executor, region: &str, name: &str) -> Fresh {
     exec.describe_blue_green(region, &q)
         .await
         .map(|v| v.into_iter().find(|b| b.name == name))
+}
+
+/// The parameter group this plan creates for the database, and where the state file says
+/// it is (read at the parameter-group step only: another database may have configured a
+/// shared group earlier in this very tick).
+#[allow(clippy::type_complexity)]
+fn planned_group<'a>(
+    cfg: &'a Config,
+    store: &Store,
+    p: &crate::plan::PlannedDatabase,
+) -> Result<
+    Option<(
+        &'a crate::plan::PlannedParameterGroup,
+        Option<ResourceStatus>,
+    )>,
+    EngineError,
+> {
+    let Some(t) = &p.target else {
+        return Ok(None);
+    };
+    let key = (p.region.clone(), t.parameter_group.clone());
+    let Some(&k) = cfg.groups.get(&key) else {
+        return Ok(None);
+    };
+    let g = &cfg.plan.parameter_groups[k];
+    let status = store
+        .resource(&g.region, ResourceKind::ParameterGroup, &g.name)?
+        .map(|r| r.status);
+    Ok(Some((g, status)))
 }
 
 /// Switchover windows as of `now`.
