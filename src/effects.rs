@@ -364,6 +364,13 @@ impl Executor {
         r
     }
 
+    pub async fn describe_integrations(&mut self, region: &str) -> BResult<Vec<Integration>> {
+        self.token(region).await;
+        let r = self.backend.describe_integrations(region).await;
+        self.note_pages(region, &r);
+        r
+    }
+
     pub async fn describe_log_files(
         &mut self,
         region: &str,

@@ -261,8 +261,14 @@ impl Default for Window {
 /// The fresh describe of one deployment a switchover makes right before acting.
 pub type Fresh = Result<Option<BlueGreen>, BackendError>;
 
-/// Green's instances as described right before the switchover.
-pub type GreenSeen = Result<Vec<DbInstance>, BackendError>;
+/// What is described right before the switchover: green's instances, and the region's zero-ETL
+/// integrations (none may exist on blue or green during a switchover).
+#[derive(Debug, Clone)]
+pub struct GreenSeen {
+    pub instances: Result<Vec<DbInstance>, BackendError>,
+    /// `Err` with `Unavailable`: the endpoint cannot say (moto); not checked.
+    pub integrations: Result<Vec<Integration>, BackendError>,
+}
 
 /// The failing checks of the upgrade precheck log on a failed green, or why there are none to
 /// show (no log, unreadable: moto cannot serve log files).
@@ -987,7 +993,7 @@ fn switchover(i: &Input) -> Decision {
 fn green_guard(i: &Input, bg: &BlueGreen, green: &GreenSeen) -> Option<Decision> {
     let p = i.db;
     let target = p.target.as_ref()?;
-    let greens = match green {
+    let greens = match &green.instances {
         Ok(g) => g,
         Err(e) => {
             return Some(Decision::Wait(WaitReason::Green {
@@ -1009,6 +1015,28 @@ fn green_guard(i: &Input, bg: &BlueGreen, green: &GreenSeen) -> Option<Decision>
         )));
     }
     let mut waits = Vec::new();
+    let mut operator = Vec::new();
+    // "During switchover, the blue and green environments can't have zero-ETL integrations
+    // with Amazon Redshift. You must delete the integration first and switch over, then
+    // recreate the integration." (RDS User Guide, blue/green limitations.)
+    match &green.integrations {
+        Ok(all) => {
+            let arns: Vec<&str> = std::iter::once(p.arn.as_str())
+                .chain(greens.iter().map(|g| g.arn.as_str()))
+                .collect();
+            for it in all
+                .iter()
+                .filter(|it| arns.contains(&it.source_arn.as_str()))
+            {
+                operator.push(format!(
+                    "zero-ETL integration {} must be deleted before the switchover (recreate it after)",
+                    it.name
+                ));
+            }
+        }
+        Err(e) if e.kind == ErrorKind::Unavailable => {}
+        Err(e) => waits.push(format!("could not list zero-ETL integrations ({})", e.kind)),
+    }
     for g in greens.iter().filter(|g| ids.contains(&g.identifier)) {
         if !g
             .engine_version
@@ -1027,6 +1055,10 @@ fn green_guard(i: &Input, bg: &BlueGreen, green: &GreenSeen) -> Option<Decision>
                     g.identifier, pg.name, target.parameter_group
                 )))
             }
+            Some(pg) if pg.apply_status == "pending-reboot" => operator.push(format!(
+                "{}: parameter group {} is pending-reboot: reboot green ({}), then resume",
+                g.identifier, pg.name, g.identifier
+            )),
             Some(pg) if pg.apply_status != "in-sync" => waits.push(format!(
                 "{}: parameter group {} is {}",
                 g.identifier, pg.name, pg.apply_status
@@ -1039,11 +1071,16 @@ fn green_guard(i: &Input, bg: &BlueGreen, green: &GreenSeen) -> Option<Decision>
         // Green copies blue's deletion protection; only an interrupted `abort` turns it off.
         // Never put an unprotected green into production in place of a protected blue.
         if p.source.deletion_protection && !g.deletion_protection {
-            waits.push(format!(
+            operator.push(format!(
                 "{} lost blue's deletion protection (an interrupted abort?): finish `rdsfleet abort`, or turn it back on",
                 g.identifier
             ));
         }
+    }
+    if !operator.is_empty() {
+        return Some(Decision::Wait(WaitReason::Operator {
+            detail: operator.join("; "),
+        }));
     }
     (!waits.is_empty()).then(|| {
         Decision::Wait(WaitReason::Green {

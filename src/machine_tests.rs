@@ -779,8 +779,11 @@ fn switchover_needs_approval_a_window_and_a_fresh_describe_and_is_never_retried_
     check(c(p, true, true, None), "need FreshDeployment");
     // Never the irreversible call before green is described and confirmed as planned.
     check(c(p, true, true, seen(BgStatus::Available)), "need Green");
-    let with_green = |status, g: GreenSeen| Case {
-        green: Some(g),
+    let with_green = |status, g: Result<Vec<DbInstance>, BackendError>| Case {
+        green: Some(GreenSeen {
+            instances: g,
+            integrations: Err(BackendError::new(ErrorKind::Unavailable, "U", "moto")),
+        }),
         ..c(status, true, true, seen(BgStatus::Available))
     };
     check(
@@ -808,7 +811,7 @@ fn switchover_needs_approval_a_window_and_a_fresh_describe_and_is_never_retried_
     rebooting.parameter_groups[0].apply_status = "pending-reboot".into();
     check(
         with_green(p, Ok(vec![rebooting])),
-        "wait green not as planned yet: a-green-x1: parameter group default.mysql8.0 is pending-reboot",
+        "wait waiting for an operator: a-green-x1: parameter group default.mysql8.0 is pending-reboot: reboot green",
     );
     let mut optimizing = green_ok();
     optimizing.status = "storage-optimization".into();
@@ -822,7 +825,20 @@ fn switchover_needs_approval_a_window_and_a_fresh_describe_and_is_never_retried_
     protected_blue.blue_protected = true;
     check(
         protected_blue,
-        "wait green not as planned yet: a-green-x1 lost blue's deletion protection",
+        "wait waiting for an operator: a-green-x1 lost blue's deletion protection",
+    );
+    // A zero-ETL integration on blue: AWS refuses the switchover; the operator deletes it.
+    let mut etl = with_green(p, Ok(vec![green_ok()]));
+    etl.green.as_mut().unwrap().integrations = Ok(vec![Integration {
+        name: "a-to-redshift".into(),
+        arn: String::new(),
+        source_arn: test_plan().databases[0].arn.clone(),
+        target_arn: String::new(),
+        status: "active".into(),
+    }]);
+    check(
+        etl,
+        "wait waiting for an operator: zero-ETL integration a-to-redshift must be deleted before the switchover",
     );
     check(
         with_green(p, Ok(vec![])),

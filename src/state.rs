@@ -217,8 +217,12 @@ pub enum WaitReason {
     /// Something besides the database itself is not there yet (a replica still on the old
     /// version, the renamed old instance not visible yet).
     Verify { detail: String },
-    /// Green is not what was planned yet (wrong version, parameter group not in sync).
+    /// Green is not ready for the switchover yet, and will be by itself (not available yet).
     Green { detail: String },
+    /// Only an operator can clear this (a zero-ETL integration to delete, a parameter group
+    /// waiting for a reboot, deletion protection lost): it says what to do. A run whose every
+    /// database in flight waits like this (or for quota) halts after a while, saying so.
+    Operator { detail: String },
     /// RDS throttled us; the whole loop backs off until `until`.
     Throttled { until: Millis },
     /// A retryable error; the call is retried at `until`.
@@ -230,6 +234,14 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
+    /// Only an operator (or a quota increase, or cleanup) can end this wait.
+    pub fn needs_operator(&self) -> bool {
+        matches!(
+            self,
+            WaitReason::Operator { .. } | WaitReason::QuotaHeadroom { .. }
+        )
+    }
+
     /// One line for people (times in RFC 3339 UTC).
     pub fn describe(&self) -> String {
         match self {
@@ -250,6 +262,7 @@ impl WaitReason {
             WaitReason::Approval => "green ready; switchover needs approval".to_string(),
             WaitReason::Verify { detail } => format!("verifying: {detail}"),
             WaitReason::Green { detail } => format!("green not as planned yet: {detail}"),
+            WaitReason::Operator { detail } => format!("waiting for an operator: {detail}"),
             WaitReason::Throttled { until } => {
                 format!("throttled by RDS; backing off until {}", rfc3339(*until))
             }

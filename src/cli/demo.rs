@@ -118,6 +118,7 @@ pub(super) async fn demo(a: &DemoArgs, verbose: u8, quiet: bool) -> Result<i32> 
     ));
     store.approve(&waiting, clock.now(), "rdsfleet demo")?;
     drop(store);
+    operator_deletes_integrations(&sim, &plan)?;
     out("\n== 4. resume, approved: switchovers and verification ==");
     let store = Store::open(&state)?;
     let second = drive(&c, store, opts, &state, mode, verbose).await?;
@@ -206,10 +207,15 @@ fn blocked_with_fixes(plan: &Plan, width: Option<usize>) -> String {
 
 /// Make the switchover of one upgradable database (without replicas) fail, and say so.
 fn stage_failure(sim: &SimBackend, plan: &Plan, user_faults: &str) -> Result<Option<String>> {
+    // A database with nothing else to show (no replica, no warning such as a zero-ETL
+    // integration), so the staged failure is the only thing that happens to it.
+    let plain = |d: &&crate::plan::PlannedDatabase| d.is_actionable() && d.replicas.is_empty();
     let Some(victim) = plan
         .databases
         .iter()
-        .find(|d| d.is_actionable() && d.replicas.is_empty())
+        .filter(plain)
+        .find(|d| d.warnings.is_empty())
+        .or_else(|| plan.databases.iter().find(plain))
         .map(|d| d.identifier.clone())
     else {
         return Ok(None);
@@ -225,6 +231,24 @@ fn stage_failure(sim: &SimBackend, plan: &Plan, user_faults: &str) -> Result<Opt
         "Staged failure: the simulator will roll back the switchover of {victim} (fault `{item}`). RDS leaves the old database serving; rdsfleet must record the failure and never retry it."
     ));
     Ok(Some(victim))
+}
+
+/// AWS refuses a switchover while a zero-ETL integration exists on blue or green; rdsfleet
+/// waits for an operator to delete it (and says so). The demo plays that operator.
+fn operator_deletes_integrations(sim: &SimBackend, plan: &Plan) -> Result<()> {
+    for d in plan.databases.iter().filter(|d| {
+        d.is_actionable() && d.warnings.iter().any(|w| w.code == "zero-etl-integration")
+    }) {
+        let gone = sim.operator_deletes_integrations(&d.region, &d.identifier)?;
+        if !gone.is_empty() {
+            say(&format!(
+                "{} has the zero-ETL integration {}: AWS refuses a switchover while it exists, and rdsfleet would wait, saying so. The demo deletes it now, as you would (`aws rds delete-integration`), to recreate it after the switchover.",
+                d.identifier,
+                gone.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reports, the verdict and the exit code.

@@ -79,8 +79,9 @@ pub struct EngineOptions {
     pub verify_timeout: Duration,
     /// Stop after this many ticks (tests; `None` = until finished).
     pub max_ticks: Option<u64>,
-    /// When every database in flight has waited this long for quota headroom (which only
-    /// `cleanup` or a quota increase can free), stop the run with a reason instead of polling.
+    /// When every database in flight has waited this long on something only an operator can
+    /// change (quota headroom, which only `cleanup` or a quota increase frees; a zero-ETL
+    /// integration to delete; green to reboot), stop the run with the reason instead of polling.
     pub quota_stall_limit: Duration,
 }
 
@@ -179,7 +180,7 @@ struct RunState {
     baseline_failed: HashSet<i64>,
     /// Consecutive ticks with a throttled call.
     throttled_streak: u32,
-    /// Since when every database in flight has been waiting for quota.
+    /// Since when every database in flight has been waiting for an operator (or quota).
     quota_stalled_since: Option<Millis>,
     /// Regions whose quota could not be read (said once).
     quota_warned: HashSet<String>,
@@ -194,6 +195,9 @@ struct TickReport {
     throttled: bool,
     /// Databases that waited for quota headroom.
     quota_waiting: usize,
+    /// Databases that waited on something only an operator can change (quota included),
+    /// with what to do.
+    operator_waiting: Vec<String>,
     /// Approved databases that waited only for a switchover window.
     window_waiting: usize,
 }
@@ -323,7 +327,7 @@ impl Engine {
             }
             let report = self.tick(dbs, admit).await?;
             ticks += 1;
-            if let Some(reason) = self.quota_stall(&report)? {
+            if let Some(reason) = self.operator_stall(&report)? {
                 halted = Some(reason);
                 break;
             }
@@ -463,17 +467,18 @@ impl Engine {
         Ok(summary)
     }
 
-    /// Stop polling when every database in flight has waited for quota headroom longer than
-    /// the stall limit: nothing rdsfleet does will free it (old instances are kept until
-    /// cleanup), so say so and let the operator act.
-    fn quota_stall(&mut self, report: &TickReport) -> Result<Option<String>, EngineError> {
+    /// Stop polling when every database in flight has waited longer than the stall limit on
+    /// something only an operator can change (quota headroom: old instances are kept until
+    /// cleanup; a zero-ETL integration to delete; green to reboot): say so and let them act.
+    fn operator_stall(&mut self, report: &TickReport) -> Result<Option<String>, EngineError> {
         let running = self
             .store
             .databases()?
             .iter()
             .filter(|d| d.state == DbState::Running && !is_replica(&self.cfg.plan, d))
             .count();
-        if report.progressed || report.quota_waiting == 0 || report.quota_waiting < running {
+        let waiting = report.operator_waiting.len();
+        if report.progressed || waiting == 0 || waiting < running {
             self.run.quota_stalled_since = None;
             return Ok(None);
         }
@@ -482,11 +487,17 @@ impl Engine {
         if now - since < ms(self.cfg.opts.quota_stall_limit) {
             return Ok(None);
         }
-        let reason = format!(
-            "{} database(s) have waited {} min for DBInstances quota headroom and nothing else is in flight; every upgrade keeps its old instance until `rdsfleet cleanup` (after retention), so raise the quota or clean up, then `rdsfleet resume`",
-            report.quota_waiting,
-            (now - since) / 60_000
-        );
+        let minutes = (now - since) / 60_000;
+        let reason = if report.quota_waiting == waiting {
+            format!(
+                "{waiting} database(s) have waited {minutes} min for DBInstances quota headroom and nothing else is in flight; every upgrade keeps its old instance until `rdsfleet cleanup` (after retention), so raise the quota or clean up, then `rdsfleet resume`"
+            )
+        } else {
+            format!(
+                "{waiting} database(s) have waited {minutes} min for an operator and nothing else is in flight: {}. Do that, then `rdsfleet resume`",
+                report.operator_waiting.join("; ")
+            )
+        };
         self.store.event(None, None, "halted", &reason, now)?;
         Ok(Some(reason))
     }
@@ -659,7 +670,10 @@ impl Engine {
                         identifiers: ids,
                         engines: vec![],
                     };
-                    green = Some(self.exec.describe_instances(&p.region, &q).await);
+                    green = Some(GreenSeen {
+                        instances: self.exec.describe_instances(&p.region, &q).await,
+                        integrations: self.exec.describe_integrations(&p.region).await,
+                    });
                 }
                 Decision::Need(Need::Diagnosis(green_id)) => {
                     let found = diagnose(&mut self.exec, &p.region, &green_id).await;
@@ -985,6 +999,15 @@ fn apply(
                 WaitReason::QuotaHeadroom { .. } => report.quota_waiting += 1,
                 WaitReason::Window { .. } => report.window_waiting += 1,
                 _ => {}
+            }
+            if w.needs_operator() {
+                let what = match &w {
+                    WaitReason::Operator { detail } => detail.clone(),
+                    other => other.describe(),
+                };
+                report
+                    .operator_waiting
+                    .push(format!("{}: {what}", d.identifier));
             }
             set_wait(cx.store, d, Some(&w), now)?;
         }

@@ -200,6 +200,23 @@ impl SimBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// What an operator does by hand outside rdsfleet before a switchover: delete the zero-ETL
+    /// integrations sourced from an instance (rdsfleet itself never deletes them). Returns
+    /// their names; records nothing in the trail (it is not rdsfleet's call).
+    pub fn operator_deletes_integrations(
+        &self,
+        region: &str,
+        identifier: &str,
+    ) -> Result<Vec<String>, SimError> {
+        let conn = self.lock();
+        let Some(mut row) = store::get_inst(&conn, region, identifier)? else {
+            return Ok(vec![]);
+        };
+        let gone = std::mem::take(&mut row.integrations);
+        store::put_inst(&conn, &row)?;
+        Ok(gone)
+    }
+
     /// Apply the events due by the clock's now, outside of any API call (for `sim status`-like
     /// tools and tests). Records nothing in the trail.
     pub fn advance(&self) -> Result<(), SimError> {

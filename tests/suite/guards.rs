@@ -95,23 +95,21 @@ async fn green_on_the_wrong_version_is_never_switched_over() {
 #[tokio::test]
 async fn green_with_a_group_pending_reboot_waits_and_says_why() {
     let (w, plan, victim) = with_fault("green-pending-reboot").await;
-    let s = w
-        .run(
-            &plan,
-            EngineOptions {
-                max_ticks: Some(400),
-                ..eng(3)
-            },
-        )
-        .await;
-    assert!(s.interrupted, "{s:?}");
+    let s = w.run(&plan, eng(3)).await;
+    // Nothing else in flight: after an hour the run stops, saying what to do.
+    let halted = s.halted.clone().unwrap_or_default();
+    assert!(
+        halted.contains("waited 60 min for an operator") && halted.contains("reboot green"),
+        "{s:?}"
+    );
+    assert_eq!(s.exit_code(), 1);
     let r = row(&w, &victim);
     assert_eq!(r.state, DbState::Running);
     match &r.wait {
-        Some(WaitReason::Green { detail }) => {
+        Some(WaitReason::Operator { detail }) => {
             assert!(detail.contains("pending-reboot"), "{detail}")
         }
-        other => panic!("expected a green wait, got {other:?}"),
+        other => panic!("expected a wait for an operator, got {other:?}"),
     }
     assert!(r.error.is_none());
     assert_eq!(switchovers_of(&w, &victim), 0);
