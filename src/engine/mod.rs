@@ -628,9 +628,7 @@ impl Engine {
             StepKind::ParameterGroup => planned_group(&self.cfg, &self.store, p)?,
             _ => None,
         };
-        let mut fresh: Option<Fresh> = None;
-        let mut green: Option<GreenSeen> = None;
-        let mut diagnosis: Option<Diagnosis> = None;
+        let mut reads = Reads::default();
         // Each read a decision asks for is made at most once: quota, fresh deployment, green,
         // precheck log, then the decision itself.
         for _ in 0..5 {
@@ -646,9 +644,9 @@ impl Engine {
                 window: window(&self.cfg.policy, now),
                 group,
                 quota_headroom: quota.get(&p.region).map(|q| q.map(|q| q.headroom())),
-                fresh: fresh.as_ref(),
-                green: green.as_ref(),
-                diagnosis: diagnosis.as_ref(),
+                fresh: reads.fresh.as_ref(),
+                green: reads.green.as_ref(),
+                diagnosis: reads.diagnosis.as_ref(),
             };
             match machine::next(&input) {
                 Decision::Need(Need::Quota) => {
@@ -662,26 +660,13 @@ impl Engine {
                     .await?;
                     quota.insert(p.region.clone(), q);
                 }
-                Decision::Need(Need::FreshDeployment(name)) => {
-                    fresh = Some(describe_one(&mut self.exec, &p.region, &name).await);
-                }
-                Decision::Need(Need::Green(ids)) => {
-                    let q = InstanceQuery {
-                        identifiers: ids,
-                        engines: vec![],
+                Decision::Need(need) => {
+                    let mut cx = Ctx {
+                        exec: &mut self.exec,
+                        store: &mut self.store,
+                        clock: &self.clock,
                     };
-                    green = Some(GreenSeen {
-                        instances: self.exec.describe_instances(&p.region, &q).await,
-                        integrations: self.exec.describe_integrations(&p.region).await,
-                    });
-                }
-                Decision::Need(Need::Diagnosis(green_id)) => {
-                    let found = diagnose(&mut self.exec, &p.region, &green_id).await;
-                    // The failing checks are kept in the state file (status, run report).
-                    let json = serde_json::to_string(&found).unwrap_or_default();
-                    self.store
-                        .event(Some(d.id), Some(step.kind), "diagnosis", &json, now)?;
-                    diagnosis = Some(found);
+                    reads.read(&mut cx, need, d, step.kind, &p.region).await?;
                 }
                 decision => {
                     let input = Input { now, ..input };
@@ -803,6 +788,53 @@ impl Engine {
                     .transition_db(d.id, d.state, state, &why, now, &note)?;
                 report.progressed = true;
             }
+        }
+        Ok(())
+    }
+}
+
+/// What one database's decision asked to read this tick (each at most once).
+#[derive(Default)]
+struct Reads {
+    fresh: Option<Fresh>,
+    green: Option<GreenSeen>,
+    diagnosis: Option<Diagnosis>,
+}
+
+impl Reads {
+    /// Make the read `need` asks for.
+    async fn read(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        need: Need,
+        d: &DbRow,
+        step: StepKind,
+        region: &str,
+    ) -> Result<(), EngineError> {
+        match need {
+            Need::FreshDeployment(name) => {
+                self.fresh = Some(describe_one(cx.exec, region, &name).await);
+            }
+            Need::Green(ids) => {
+                let q = InstanceQuery {
+                    identifiers: ids,
+                    engines: vec![],
+                };
+                self.green = Some(GreenSeen {
+                    instances: cx.exec.describe_instances(region, &q).await,
+                    integrations: cx.exec.describe_integrations(region).await,
+                });
+            }
+            Need::Diagnosis(green_id) => {
+                let found = diagnose(cx.exec, region, &green_id).await;
+                // The failing checks are kept in the state file (status, run report).
+                let json = serde_json::to_string(&found).unwrap_or_default();
+                cx.store
+                    .event(Some(d.id), Some(step), "diagnosis", &json, cx.clock.now())?;
+                self.diagnosis = Some(found);
+            }
+            // Read by the caller: the quota is shared by the region's databases.
+            Need::Quota => {}
         }
         Ok(())
     }

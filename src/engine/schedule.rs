@@ -160,3 +160,141 @@ pub fn counts(dbs: &[DbRow]) -> BTreeMap<DbState, usize> {
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PlannedDatabase, Strategy};
+    use crate::policy::{FailureBudget, WaveInfo};
+    use crate::store::test_plan;
+
+    /// A plan of `waves` (one entry per database: its wave) and rows in `states`.
+    fn fleet(waves: &[u32], states: &[DbState]) -> (Plan, Vec<DbRow>) {
+        let mut plan = test_plan();
+        let template: PlannedDatabase = plan.databases[0].clone();
+        plan.databases = waves
+            .iter()
+            .enumerate()
+            .map(|(i, w)| PlannedDatabase {
+                identifier: format!("db{i}"),
+                region: if i % 2 == 0 { "r1" } else { "r2" }.into(),
+                wave: *w,
+                ..template.clone()
+            })
+            .collect();
+        let rows = plan
+            .databases
+            .iter()
+            .zip(states)
+            .enumerate()
+            .map(|(i, (d, s))| DbRow {
+                id: i as i64,
+                region: d.region.clone(),
+                identifier: d.identifier.clone(),
+                state: *s,
+                step: None,
+                approved: false,
+                error: None,
+                wait: None,
+                note: None,
+                updated_at: 0,
+                steps: vec![],
+            })
+            .collect();
+        (plan, rows)
+    }
+
+    #[test]
+    fn admission_fills_free_slots_of_the_open_wave_only_in_plan_order() {
+        use DbState::*;
+        let (plan, rows) = fleet(&[1, 1, 1, 2], &[Running, Pending, Pending, Pending]);
+        let policy = Policy::default();
+        let a = admission(&plan, &policy, 2, &rows, true);
+        assert_eq!(a.admit, vec![1], "one slot left; db3 is in wave 2");
+        assert!(admission(&plan, &policy, 2, &rows, false).admit.is_empty());
+        // Wave 2 opens only when wave 1 is finished.
+        let (plan, rows) = fleet(&[1, 2, 2], &[Done, Pending, Pending]);
+        assert_eq!(admission(&plan, &policy, 4, &rows, true).admit, vec![1, 2]);
+        let (plan, rows) = fleet(&[1, 2], &[AwaitingApproval, Pending]);
+        assert!(admission(&plan, &policy, 4, &rows, true).admit.is_empty());
+    }
+
+    #[test]
+    fn admission_obeys_the_wave_and_region_limits_and_resumes_approved_gates() {
+        use DbState::*;
+        let (mut plan, mut rows) = fleet(&[1, 1, 1, 1], &[Pending, Pending, Pending, Pending]);
+        plan.waves = vec![WaveInfo {
+            number: 1,
+            name: "w".into(),
+            concurrency: Some(1),
+        }];
+        let policy = Policy::default();
+        assert_eq!(admission(&plan, &policy, 8, &rows, true).admit.len(), 1);
+        plan.waves.clear();
+        let mut policy = Policy::default();
+        policy.concurrency.per_region = 1;
+        plan.policy = Some(policy.clone());
+        assert_eq!(admission(&plan, &policy, 8, &rows, true).admit, vec![0, 1]);
+        rows[0].state = AwaitingApproval;
+        rows[0].approved = true;
+        assert_eq!(admission(&plan, &policy, 8, &rows, true).resume, vec![0]);
+    }
+
+    #[test]
+    fn finished_when_nothing_can_move_in_this_run() {
+        use DbState::*;
+        let (plan, rows) = fleet(&[1, 1], &[Done, AwaitingApproval]);
+        assert!(finished(&plan, &rows), "held at an approval not given");
+        let (plan, mut rows) = fleet(&[1, 1], &[Done, AwaitingApproval]);
+        rows[1].approved = true;
+        assert!(!finished(&plan, &rows), "approved: it will switch over");
+        let (plan, rows) = fleet(&[1, 2], &[AwaitingApproval, Pending]);
+        assert!(
+            finished(&plan, &rows),
+            "wave 2 waits behind an unapproved gate"
+        );
+        let (plan, rows) = fleet(&[1, 1], &[Done, Pending]);
+        assert!(!finished(&plan, &rows));
+        let (mut plan, rows) = fleet(&[1, 1], &[Done, Pending]);
+        plan.databases[1].strategy = Strategy::WithSource;
+        assert!(
+            finished(&plan, &rows),
+            "a replica is scheduled through its source"
+        );
+    }
+
+    #[test]
+    fn the_failure_budget_counts_only_this_runs_failures() {
+        use DbState::*;
+        let (plan, rows) = fleet(&[1, 1, 1, 1], &[Failed, Failed, Done, Running]);
+        let mut policy = Policy::default();
+        policy.failure_budget = FailureBudget {
+            max_failed: Some(2),
+            max_failed_percent: None,
+        };
+        let none = HashSet::new();
+        assert!(budget_spent(&plan, &policy, &rows, &none).is_some());
+        let acknowledged: HashSet<i64> = [0].into();
+        assert!(budget_spent(&plan, &policy, &rows, &acknowledged).is_none());
+        policy.failure_budget = FailureBudget {
+            max_failed: None,
+            max_failed_percent: Some(50),
+        };
+        let why = budget_spent(&plan, &policy, &rows, &none).unwrap();
+        assert!(why.contains("2 of 4 database(s) in wave 1"), "{why}");
+    }
+
+    #[test]
+    fn the_next_window_is_found_to_the_minute() {
+        let mut policy = Policy::default();
+        assert_eq!(next_window(&policy, 0), Some(60_000), "always open");
+        policy.switchover.windows = vec![crate::policy::Window {
+            days: vec!["tue".into()],
+            start: "02:00".into(),
+            end: "05:00".into(),
+        }];
+        // 1970-01-01 was a Thursday: the next Tuesday 02:00 is 5 days and 2 h later.
+        let t = next_window(&policy, 0).unwrap();
+        assert_eq!(t, (5 * 24 + 2) * 3_600_000);
+    }
+}
