@@ -267,10 +267,12 @@ mod tests {
     fn the_failure_budget_counts_only_this_runs_failures() {
         use DbState::*;
         let (plan, rows) = fleet(&[1, 1, 1, 1], &[Failed, Failed, Done, Running]);
-        let mut policy = Policy::default();
-        policy.failure_budget = FailureBudget {
-            max_failed: Some(2),
-            max_failed_percent: None,
+        let mut policy = Policy {
+            failure_budget: FailureBudget {
+                max_failed: Some(2),
+                max_failed_percent: None,
+            },
+            ..Policy::default()
         };
         let none = HashSet::new();
         assert!(budget_spent(&plan, &policy, &rows, &none).is_some());
