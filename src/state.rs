@@ -137,6 +137,16 @@ impl std::fmt::Display for StepStatus {
     }
 }
 
+/// A database as the engine tracks the whole fleet between ticks: its state and whether its
+/// switchover is approved (the rows with their steps are read only for what is in flight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Brief {
+    /// Index of the database in the plan.
+    pub id: i64,
+    pub state: DbState,
+    pub approved: bool,
+}
+
 /// Every legal change of a database's state. A replica mirrors its source at the end of a
 /// tick, so it can take in one move what its source took in several (pending -> done).
 pub const DB_TRANSITIONS: &[(DbState, DbState)] = {

@@ -147,7 +147,7 @@ const MIGRATIONS: &[&str] = &[
        WHERE status = 'started' AND kind IN ('precheck', 'wait-ready', 'verify');",
 ];
 
-pub use crate::state::{DbState, ResourceKind, ResourceStatus, StepStatus, WaitReason};
+pub use crate::state::{Brief, DbState, ResourceKind, ResourceStatus, StepStatus, WaitReason};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRow {
@@ -501,15 +501,88 @@ impl Store {
 
     /// Every database with its steps, in plan order.
     pub fn databases(&self) -> SResult<Vec<DbRow>> {
+        self.load(None)
+    }
+
+    /// The databases `ids` (in id order) with their steps: what the engine reads each tick of
+    /// the databases in flight, so a tick costs what is in flight, not the whole fleet.
+    pub fn rows(&self, ids: &[i64]) -> SResult<Vec<DbRow>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        // SQLite takes at most 32766 parameters; stay far below.
+        for chunk in ids.chunks(500) {
+            out.extend(self.load(Some(chunk))?);
+        }
+        Ok(out)
+    }
+
+    /// Every database's state and recorded approval, in plan order (no steps): the engine's
+    /// view of the whole fleet, read once per run.
+    pub fn briefs(&self) -> SResult<Vec<Brief>> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare("SELECT id, state, approved FROM databases ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let v = stmt
+            .query_map([], |r| {
+                let state: String = r.get(1)?;
+                Ok(Brief {
+                    id: r.get(0)?,
+                    state: DbState::parse(&state).unwrap_or(DbState::Failed),
+                    approved: r.get::<_, i64>(2)? != 0,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
+    /// Databases waiting at the approval gate whose approval is now recorded (`approve` writes
+    /// it from another process while a run goes on).
+    pub fn approved_waiting(&self) -> SResult<Vec<i64>> {
+        self.ids_where(
+            "SELECT id FROM databases WHERE state = 'awaiting-approval' AND approved = 1",
+        )
+    }
+
+    /// Databases whose switchover step is done.
+    pub fn switched_over(&self) -> SResult<Vec<i64>> {
+        self.ids_where("SELECT db_id FROM steps WHERE kind = 'switchover' AND status = 'done'")
+    }
+
+    fn ids_where(&self, sql: &str) -> SResult<Vec<i64>> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let v = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<i64>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
+    /// Database rows with their steps: all of them, or those of `ids`.
+    fn load(&self, ids: Option<&[i64]>) -> SResult<Vec<DbRow>> {
+        let filter = |col: &str| match ids {
+            None => String::new(),
+            Some(ids) => format!(
+                "WHERE {col} IN ({})",
+                ids.iter().map(|_| "?").collect::<Vec<_>>().join(",")
+            ),
+        };
+        let params = rusqlite::params_from_iter(ids.unwrap_or(&[]).iter());
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
                 "SELECT id, region, identifier, state, step, approved, error, updated_at, wait, note
-                 FROM databases ORDER BY id",
-            )
+                 FROM databases {} ORDER BY id",
+                filter("id")
+            ))
             .map_err(|e| self.err(e))?;
         let mut rows: Vec<DbRow> = stmt
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 let state: String = r.get(3)?;
                 Ok(DbRow {
                     id: r.get(0)?,
@@ -530,16 +603,20 @@ impl Store {
             .map_err(|e| self.err(e))?
             .collect::<Result<_, _>>()
             .map_err(|e| self.err(e))?;
+        let index: std::collections::HashMap<i64, usize> =
+            rows.iter().enumerate().map(|(k, r)| (r.id, k)).collect();
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT db_id, seq, kind, status, attempt, remote_id, last_error, not_before,
                         started_at, finished_at
-                 FROM steps ORDER BY db_id, seq",
-            )
+                 FROM steps {} ORDER BY db_id, seq",
+                filter("db_id")
+            ))
             .map_err(|e| self.err(e))?;
+        let params = rusqlite::params_from_iter(ids.unwrap_or(&[]).iter());
         let steps = stmt
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 let kind: String = r.get(2)?;
                 let status: String = r.get(3)?;
                 Ok((
@@ -570,8 +647,8 @@ impl Store {
                 path: self.path.clone(),
                 detail: format!("unknown step status {status}"),
             })?;
-            if let Some(db) = rows.get_mut(db_id as usize) {
-                db.steps.push(row);
+            if let Some(&k) = index.get(&db_id) {
+                rows[k].steps.push(row);
             }
         }
         Ok(rows)

@@ -39,7 +39,7 @@ use crate::machine::{
 use crate::plan::Plan;
 use crate::plan::StepKind;
 use crate::policy::Policy;
-use crate::state::{DbState, ResourceKind, ResourceStatus, StepStatus, WaitReason};
+use crate::state::{Brief, DbState, ResourceKind, ResourceStatus, StepStatus, WaitReason};
 use crate::store::{DbRow, DbWhy, StepRow, StepUpdate, Store, StoreError};
 use schedule::is_replica;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -155,7 +155,8 @@ pub struct Progress {
     pub counts: BTreeMap<DbState, usize>,
     pub total: usize,
     pub now: Millis,
-    /// Every database row after the tick (state, current step with its times, wait reason).
+    /// The rows of the databases in flight or awaiting approval after the tick, and of those
+    /// whose state changed in it (state, current step with its times, wait reason).
     pub databases: Vec<DbRow>,
 }
 
@@ -167,15 +168,21 @@ struct Config {
     policy: Policy,
     opts: EngineOptions,
     rules: Rules,
-    /// (region, replica identifier) -> index of its source in the plan.
-    replica_source: HashMap<(String, String), usize>,
     /// (region, name) -> index of a parameter group the plan creates.
     groups: HashMap<(String, String), usize>,
+    /// (replica, source) plan indexes of the replicas that travel with their source.
+    replicas: Vec<(i64, i64)>,
 }
 
 /// What a run remembers between ticks.
 #[derive(Default)]
 struct RunState {
+    /// Every database's state and approval, kept in step with the store: the engine is the
+    /// only writer of states while it holds the lock (`approve` writes only approvals, read
+    /// each tick). So a tick reads rows only for what is in flight.
+    fleet: Vec<Brief>,
+    /// Databases whose switchover step is done.
+    switched: HashSet<i64>,
     /// Databases already failed when this run started (the failure budget counts new ones).
     baseline_failed: HashSet<i64>,
     /// Consecutive ticks with a throttled call.
@@ -200,6 +207,8 @@ struct TickReport {
     operator_waiting: Vec<String>,
     /// Approved databases that waited only for a switchover window.
     window_waiting: usize,
+    /// Databases whose state changed in this tick.
+    changed: Vec<i64>,
 }
 
 /// What one tick knows of a region's `DBInstances` quota (read at most once, lazily).
@@ -235,6 +244,17 @@ impl Engine {
                 replica_source.insert((db.region.clone(), r.clone()), i);
             }
         }
+        let replicas = plan
+            .databases
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.strategy == crate::plan::Strategy::WithSource)
+            .filter_map(|(i, d)| {
+                replica_source
+                    .get(&(d.region.clone(), d.identifier.clone()))
+                    .map(|&src| (i as i64, src as i64))
+            })
+            .collect();
         let groups = plan
             .parameter_groups
             .iter()
@@ -261,8 +281,8 @@ impl Engine {
                 policy,
                 opts,
                 rules,
-                replica_source,
                 groups,
+                replicas,
             },
             exec,
             clock,
@@ -311,27 +331,29 @@ impl Engine {
                 break;
             }
             self.store.heartbeat()?;
-            let dbs = self.store.databases()?;
-            if schedule::finished(&self.cfg.plan, &dbs) && self.restores_due(&dbs)?.is_empty() {
+            self.sync_approvals()?;
+            let fleet = &self.run.fleet;
+            if schedule::finished(&self.cfg.plan, fleet) && self.restores_due()?.is_empty() {
                 break;
             }
-            if let Some(reason) = self.halt_reason(&dbs)? {
+            if let Some(reason) = self.halt_reason()? {
                 halted = Some(reason);
                 break;
             }
             // The first tick only reconciles what was in flight (a resume after a crash):
             // nothing new starts before every in-flight step has been observed again.
-            let admit = ticks > 0 || !dbs.iter().any(|d| d.state == DbState::Running);
+            let running = self.running().len();
+            let admit = ticks > 0 || running == 0;
             if !admit {
-                self.note_reconcile(&dbs)?;
+                self.note_reconcile(running)?;
             }
-            let report = self.tick(dbs, admit).await?;
+            let report = self.tick(admit).await?;
             ticks += 1;
             if let Some(reason) = self.operator_stall(&report)? {
                 halted = Some(reason);
                 break;
             }
-            self.report_progress()?;
+            self.report_progress(&report)?;
             if self.opts().max_ticks.is_some_and(|m| ticks >= m) || self.cancelled() {
                 interrupted = true;
                 break;
@@ -355,9 +377,11 @@ impl Engine {
                 tracing::info!(databases = n, "switchover approved");
             }
         }
+        self.run.fleet = self.store.briefs()?;
+        self.run.switched = self.store.switched_over()?.into_iter().collect();
         self.run.baseline_failed = self
-            .store
-            .databases()?
+            .run
+            .fleet
             .iter()
             .filter(|d| d.state == DbState::Failed)
             .map(|d| d.id)
@@ -365,11 +389,31 @@ impl Engine {
         Ok(())
     }
 
-    fn halt_reason(&mut self, dbs: &[DbRow]) -> Result<Option<String>, EngineError> {
+    /// Approvals recorded since (by `rdsfleet approve`, from another process).
+    fn sync_approvals(&mut self) -> Result<(), EngineError> {
+        for id in self.store.approved_waiting()? {
+            if let Some(b) = self.run.fleet.get_mut(id as usize) {
+                b.approved = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The databases in flight (not replicas: they follow their source).
+    fn running(&self) -> Vec<i64> {
+        self.run
+            .fleet
+            .iter()
+            .filter(|d| d.state == DbState::Running && !is_replica(&self.cfg.plan, d.id))
+            .map(|d| d.id)
+            .collect()
+    }
+
+    fn halt_reason(&mut self) -> Result<Option<String>, EngineError> {
         let reason = schedule::budget_spent(
             &self.cfg.plan,
             &self.cfg.policy,
-            dbs,
+            &self.run.fleet,
             &self.run.baseline_failed,
         );
         if let Some(reason) = &reason {
@@ -380,8 +424,7 @@ impl Engine {
         Ok(reason)
     }
 
-    fn note_reconcile(&self, dbs: &[DbRow]) -> Result<(), EngineError> {
-        let n = dbs.iter().filter(|d| d.state == DbState::Running).count();
+    fn note_reconcile(&self, n: usize) -> Result<(), EngineError> {
         self.store.event(
             None,
             None,
@@ -392,14 +435,23 @@ impl Engine {
         Ok(())
     }
 
-    fn report_progress(&self) -> Result<(), EngineError> {
+    /// The progress callback gets the counts and the rows of what is in flight or changed
+    /// in this tick (not the whole fleet: a tick costs what is in flight).
+    fn report_progress(&self, report: &TickReport) -> Result<(), EngineError> {
         if let Some(f) = &self.progress {
-            let dbs = self.store.databases()?;
+            let mut ids: Vec<i64> = self
+                .run
+                .fleet
+                .iter()
+                .filter(|d| matches!(d.state, DbState::Running | DbState::AwaitingApproval))
+                .map(|d| d.id)
+                .collect();
+            ids.extend(&report.changed);
             f(&Progress {
-                counts: schedule::counts(&dbs),
-                total: dbs.len(),
+                counts: schedule::counts(&self.run.fleet),
+                total: self.run.fleet.len(),
                 now: self.clock.now(),
-                databases: dbs,
+                databases: self.store.rows(&ids)?,
             });
         }
         Ok(())
@@ -441,9 +493,8 @@ impl Engine {
         interrupted: bool,
         halted: Option<String>,
     ) -> Result<RunSummary, EngineError> {
-        let dbs = self.store.databases()?;
         let summary = RunSummary {
-            counts: schedule::counts(&dbs),
+            counts: schedule::counts(&self.run.fleet),
             interrupted,
             halted,
             api_calls: self.exec.calls(),
@@ -471,12 +522,7 @@ impl Engine {
     /// something only an operator can change (quota headroom: old instances are kept until
     /// cleanup; a zero-ETL integration to delete; green to reboot): say so and let them act.
     fn operator_stall(&mut self, report: &TickReport) -> Result<Option<String>, EngineError> {
-        let running = self
-            .store
-            .databases()?
-            .iter()
-            .filter(|d| d.state == DbState::Running && !is_replica(&self.cfg.plan, d))
-            .count();
+        let running = self.running().len();
         let waiting = report.operator_waiting.len();
         if report.progressed || waiting == 0 || waiting < running {
             self.run.quota_stalled_since = None;
@@ -503,9 +549,10 @@ impl Engine {
     }
 
     /// One admit-observe-advance pass.
-    async fn tick(&mut self, dbs: Vec<DbRow>, admit: bool) -> Result<TickReport, EngineError> {
+    async fn tick(&mut self, admit: bool) -> Result<TickReport, EngineError> {
         let mut report = TickReport::default();
-        let active = self.admit(&dbs, admit, &mut report)?;
+        self.admit(admit, &mut report)?;
+        let active = self.store.rows(&self.running())?;
         let configured = self
             .store
             .resources_of(ResourceKind::ParameterGroup)?
@@ -555,48 +602,34 @@ impl Engine {
     }
 
     /// Admission: approved databases held at the gate resume; pending ones fill free slots.
-    fn admit(
-        &mut self,
-        dbs: &[DbRow],
-        allow_new: bool,
-        report: &mut TickReport,
-    ) -> Result<Vec<DbRow>, EngineError> {
+    fn admit(&mut self, allow_new: bool, report: &mut TickReport) -> Result<(), EngineError> {
         let allow_new = allow_new && !self.cancelled();
         let a = schedule::admission(
             &self.cfg.plan,
             &self.cfg.policy,
             self.cfg.opts.concurrency,
-            dbs,
+            &self.run.fleet,
             allow_new,
         );
         let now = self.clock.now();
-        let mut active = Vec::new();
-        for d in dbs.iter().filter(|d| !is_replica(&self.cfg.plan, d)) {
-            let why = if a.resume.contains(&d.id) {
-                "approval received"
-            } else if a.admit.contains(&d.id) {
-                "admitted"
-            } else {
-                if d.state == DbState::Running {
-                    active.push(d.clone());
-                }
-                continue;
-            };
-            self.store.transition_db(
-                d.id,
-                d.state,
+        let moves = a
+            .resume
+            .iter()
+            .map(|&id| (id, "approval received"))
+            .chain(a.admit.iter().map(|&id| (id, "admitted")));
+        for (id, why) in moves {
+            set_state(
+                &mut self.store,
+                &mut self.run.fleet,
+                report,
+                id,
                 DbState::Running,
                 &DbWhy::default(),
                 now,
                 why,
             )?;
-            let mut d = d.clone();
-            d.state = DbState::Running;
-            d.wait = None;
-            active.push(d);
-            report.progressed = true;
         }
-        Ok(active)
+        Ok(())
     }
 
     /// Decide and act on one database's current step.
@@ -609,15 +642,16 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let Some(step) = d.current_step().cloned() else {
             let now = self.clock.now();
-            self.store.transition_db(
+            set_state(
+                &mut self.store,
+                &mut self.run.fleet,
+                report,
                 d.id,
-                d.state,
                 DbState::Done,
                 &DbWhy::default(),
                 now,
                 "all steps done",
             )?;
-            report.progressed = true;
             return Ok(());
         };
         if !seen.has(machine::step(step.kind).needs) {
@@ -665,6 +699,8 @@ impl Engine {
                         exec: &mut self.exec,
                         store: &mut self.store,
                         clock: &self.clock,
+                        fleet: &mut self.run.fleet,
+                        switched: &mut self.run.switched,
                     };
                     reads.read(&mut cx, need, d, step.kind, &p.region).await?;
                 }
@@ -675,6 +711,8 @@ impl Engine {
                             exec: &mut self.exec,
                             store: &mut self.store,
                             clock: &self.clock,
+                            fleet: &mut self.run.fleet,
+                            switched: &mut self.run.switched,
                         },
                         &input,
                         decision,
@@ -690,29 +728,29 @@ impl Engine {
 
     /// The parameter groups whose creation-only values (`event_scheduler=OFF` on green) are
     /// due to be set back, and not yet: judged by the step table from their users' states.
-    fn restores_due(&self, dbs: &[DbRow]) -> Result<Vec<usize>, EngineError> {
+    fn restores_due(&self) -> Result<Vec<usize>, EngineError> {
         let plan = &self.cfg.plan;
         let mut due = Vec::new();
         for (k, g) in plan.parameter_groups.iter().enumerate() {
             if g.restore_after_switchover.is_empty() {
                 continue;
             }
-            let users: Vec<(String, DbState, bool)> =
-                dbs.iter()
-                    .filter(|d| {
-                        d.region == g.region
-                            && plan.databases[d.id as usize]
-                                .target
-                                .as_ref()
-                                .is_some_and(|t| t.parameter_group == g.name)
-                    })
-                    .map(|d| {
-                        let switched = d.steps.iter().any(|s| {
-                            s.kind == StepKind::Switchover && s.status == StepStatus::Done
-                        });
-                        (d.identifier.clone(), d.state, switched)
-                    })
-                    .collect();
+            let users: Vec<(String, DbState, bool)> = plan
+                .databases
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| {
+                    d.region == g.region
+                        && d.target
+                            .as_ref()
+                            .is_some_and(|t| t.parameter_group == g.name)
+                })
+                .map(|(i, d)| {
+                    let state = self.run.fleet[i].state;
+                    let switched = self.run.switched.contains(&(i as i64));
+                    (d.identifier.clone(), state, switched)
+                })
+                .collect();
             if machine::restore(g, &users) != machine::Restore::Due {
                 continue;
             }
@@ -730,8 +768,7 @@ impl Engine {
     /// Set back what green needed only at creation, once every database using the group has
     /// switched over: the group step of the strategy, recorded like any call.
     async fn restore_parameters(&mut self, report: &mut TickReport) -> Result<(), EngineError> {
-        let dbs = self.store.databases()?;
-        for k in self.restores_due(&dbs)? {
+        for k in self.restores_due()? {
             let g = &self.cfg.plan.parameter_groups[k];
             let (effect, tracked) = machine::restore_effect(g);
             let intent = Intent::Event { db_id: None };
@@ -768,25 +805,33 @@ impl Engine {
         Ok(())
     }
 
-    /// Replicas mirror their source (they have no steps of their own).
+    /// Replicas mirror their source (they have no steps of their own). Rows are read only
+    /// for a replica whose source moved.
     fn mirror_replicas(&mut self, report: &mut TickReport) -> Result<(), EngineError> {
-        let dbs = self.store.databases()?;
         let now = self.clock.now();
-        for d in &dbs {
-            let Some(&src) = self
-                .cfg
-                .replica_source
-                .get(&(d.region.clone(), d.identifier.clone()))
-            else {
-                continue;
-            };
-            if !is_replica(&self.cfg.plan, d) {
+        for &(replica, src) in &self.cfg.replicas {
+            let fleet = &self.run.fleet;
+            if fleet[replica as usize].state == fleet[src as usize].state {
                 continue;
             }
-            if let Some((state, why, note)) = machine::mirror_source(&dbs[src], d) {
-                self.store
-                    .transition_db(d.id, d.state, state, &why, now, &note)?;
-                report.progressed = true;
+            let rows = self.store.rows(&[src, replica])?;
+            let (Some(s), Some(r)) = (
+                rows.iter().find(|x| x.id == src),
+                rows.iter().find(|x| x.id == replica),
+            ) else {
+                continue;
+            };
+            if let Some((state, why, note)) = machine::mirror_source(s, r) {
+                set_state(
+                    &mut self.store,
+                    &mut self.run.fleet,
+                    report,
+                    replica,
+                    state,
+                    &why,
+                    now,
+                    &note,
+                )?;
             }
         }
         Ok(())
@@ -935,6 +980,31 @@ struct Ctx<'a> {
     exec: &'a mut Executor,
     store: &'a mut Store,
     clock: &'a SharedClock,
+    fleet: &'a mut Vec<Brief>,
+    switched: &'a mut HashSet<i64>,
+}
+
+/// Move a database to `to` (compare-and-set on the state the engine knows), keeping the
+/// engine's view of the fleet in step.
+#[allow(clippy::too_many_arguments)]
+fn set_state(
+    store: &mut Store,
+    fleet: &mut [Brief],
+    report: &mut TickReport,
+    id: i64,
+    to: DbState,
+    why: &DbWhy,
+    now: Millis,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let b = &mut fleet[id as usize];
+    store.transition_db(id, b.state, to, why, now, detail)?;
+    if b.state != to {
+        report.changed.push(id);
+        report.progressed = true;
+    }
+    b.state = to;
+    Ok(())
 }
 
 /// Carry out a decision for the database and step of `input`.
@@ -1045,11 +1115,25 @@ fn apply(
         }
         Decision::Step(c) => {
             report.progressed |= step_to(cx.store, d, input.step, &c, now)?;
+            if c.to == StepStatus::Done && input.step.kind == StepKind::Switchover {
+                cx.switched.insert(d.id);
+            }
             set_wait(cx.store, d, c.wait.as_ref(), now)?;
         }
         Decision::Finish(f) => {
             finish(cx.store, input, &f, now)?;
-            report.progressed = true;
+            cx.switched.insert(d.id);
+            let why = DbWhy::note(&f.note);
+            set_state(
+                cx.store,
+                cx.fleet,
+                report,
+                d.id,
+                DbState::Done,
+                &why,
+                now,
+                &f.note,
+            )?;
         }
         Decision::Fail(why) => {
             if input.step.status != StepStatus::Failed {
@@ -1064,11 +1148,14 @@ fn apply(
                     &why,
                 )?;
             }
-            cx.store.transition_db(
+            let e = DbWhy::error(&why);
+            set_state(
+                cx.store,
+                cx.fleet,
+                report,
                 d.id,
-                d.state,
                 DbState::Failed,
-                &DbWhy::error(&why),
+                &e,
                 now,
                 &why,
             )?;
@@ -1077,11 +1164,14 @@ fn apply(
             report.progressed = true;
         }
         Decision::Block(why) => {
-            cx.store.transition_db(
+            let e = DbWhy::error(&why);
+            set_state(
+                cx.store,
+                cx.fleet,
+                report,
                 d.id,
-                d.state,
                 DbState::Blocked,
-                &DbWhy::error(&why),
+                &e,
                 now,
                 &why,
             )?;
@@ -1090,11 +1180,14 @@ fn apply(
         }
         Decision::AwaitApproval => {
             let msg = "green is ready; switchover needs approval: `rdsfleet resume --state FILE --approve-switchover` (or `rdsfleet approve`)";
-            cx.store.transition_db(
+            let w = DbWhy::wait(WaitReason::Approval);
+            set_state(
+                cx.store,
+                cx.fleet,
+                report,
                 d.id,
-                d.state,
                 DbState::AwaitingApproval,
-                &DbWhy::wait(WaitReason::Approval),
+                &w,
                 now,
                 msg,
             )?;
@@ -1143,8 +1236,8 @@ fn step_to(
     Ok(true)
 }
 
-/// Every step not done yet is done; the database is done; the resource the table asked for is
-/// recorded (once: a row already there keeps its detail).
+/// Every step not done yet is done; the resources the table asked for are recorded (once: a
+/// row already there keeps its detail). The caller then moves the database to done.
 fn finish(
     store: &mut Store,
     input: &Input,
@@ -1175,6 +1268,5 @@ fn finish(
         };
         store.transition(d, s.seq, from, StepStatus::Done, upd, now, &f.why)?;
     }
-    let why = DbWhy::note(&f.note);
-    store.transition_db(d.id, d.state, DbState::Done, &why, now, &f.note)
+    Ok(())
 }

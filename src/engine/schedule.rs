@@ -5,20 +5,19 @@
 use crate::clock::Millis;
 use crate::plan::{Plan, Strategy};
 use crate::policy::Policy;
-use crate::state::DbState;
-use crate::store::DbRow;
+use crate::state::{Brief, DbState};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A replica that travels with its source: scheduled through its source, never on its own.
-pub fn is_replica(plan: &Plan, d: &DbRow) -> bool {
-    plan.databases[d.id as usize].strategy == Strategy::WithSource
+pub fn is_replica(plan: &Plan, id: i64) -> bool {
+    plan.databases[id as usize].strategy == Strategy::WithSource
 }
 
 /// The open wave: the lowest wave with a database not finished. Wave k+1 opens only when
 /// every database of wave k has finished (an unapproved one holds its wave at the gate).
-pub fn open_wave(plan: &Plan, dbs: &[DbRow]) -> Option<u32> {
+pub fn open_wave(plan: &Plan, dbs: &[Brief]) -> Option<u32> {
     dbs.iter()
-        .filter(|d| !d.state.is_terminal() && !is_replica(plan, d))
+        .filter(|d| !d.state.is_terminal() && !is_replica(plan, d.id))
         .map(|d| plan.databases[d.id as usize].wave)
         .min()
 }
@@ -39,18 +38,19 @@ pub fn admission(
     plan: &Plan,
     policy: &Policy,
     concurrency: usize,
-    dbs: &[DbRow],
+    dbs: &[Brief],
     allow_new: bool,
 ) -> Admission {
+    let region = |d: &Brief| plan.databases[d.id as usize].region.as_str();
     let mut out = Admission::default();
     let mut in_region: HashMap<&str, usize> = HashMap::new();
     let mut in_flight = 0usize;
     for d in dbs
         .iter()
-        .filter(|d| d.state == DbState::Running && !is_replica(plan, d))
+        .filter(|d| d.state == DbState::Running && !is_replica(plan, d.id))
     {
         in_flight += 1;
-        *in_region.entry(d.region.as_str()).or_default() += 1;
+        *in_region.entry(region(d)).or_default() += 1;
     }
     let open = open_wave(plan, dbs);
     let wave_limit = open
@@ -63,16 +63,16 @@ pub fn admission(
         usize::MAX
     };
     let mut free = concurrency.min(wave_limit).saturating_sub(in_flight);
-    for d in dbs.iter().filter(|d| !is_replica(plan, d)) {
+    for d in dbs.iter().filter(|d| !is_replica(plan, d.id)) {
         match d.state {
             DbState::AwaitingApproval if d.approved => out.resume.push(d.id),
             DbState::Pending
                 if allow_new
                     && free > 0
-                    && in_region.get(d.region.as_str()).copied().unwrap_or(0) < per_region
+                    && in_region.get(region(d)).copied().unwrap_or(0) < per_region
                     && Some(plan.databases[d.id as usize].wave) == open =>
             {
-                *in_region.entry(d.region.as_str()).or_default() += 1;
+                *in_region.entry(region(d)).or_default() += 1;
                 out.admit.push(d.id);
                 free -= 1;
             }
@@ -84,10 +84,10 @@ pub fn admission(
 
 /// Nothing left to do in this run: nothing in flight, no approved database waiting, and no
 /// pending database in the open wave (the next wave waits behind an unapproved gate).
-pub fn finished(plan: &Plan, dbs: &[DbRow]) -> bool {
-    let live: Vec<&DbRow> = dbs
+pub fn finished(plan: &Plan, dbs: &[Brief]) -> bool {
+    let live: Vec<&Brief> = dbs
         .iter()
-        .filter(|d| !d.state.is_terminal() && !is_replica(plan, d))
+        .filter(|d| !d.state.is_terminal() && !is_replica(plan, d.id))
         .collect();
     if live.iter().any(|d| {
         d.state == DbState::Running || (d.state == DbState::AwaitingApproval && d.approved)
@@ -105,20 +105,22 @@ pub fn finished(plan: &Plan, dbs: &[DbRow]) -> bool {
 pub fn budget_spent(
     plan: &Plan,
     policy: &Policy,
-    dbs: &[DbRow],
+    dbs: &[Brief],
     baseline: &HashSet<i64>,
 ) -> Option<String> {
     let fb = &policy.failure_budget;
-    let failed: Vec<&DbRow> = dbs
+    let failed: Vec<&Brief> = dbs
         .iter()
-        .filter(|d| d.state == DbState::Failed && !baseline.contains(&d.id) && !is_replica(plan, d))
+        .filter(|d| {
+            d.state == DbState::Failed && !baseline.contains(&d.id) && !is_replica(plan, d.id)
+        })
         .collect();
     if let Some(max) = fb.max_failed {
         if failed.len() >= max {
             return Some(format!(
                 "failure budget spent: {} database(s) failed in this run (max_failed = {max}): {}. Investigate, then `rdsfleet resume` to continue",
                 failed.len(),
-                failed.iter().map(|d| d.identifier.as_str()).collect::<Vec<_>>().join(", ")
+                failed.iter().map(|d| plan.databases[d.id as usize].identifier.as_str()).collect::<Vec<_>>().join(", ")
             ));
         }
     }
@@ -126,7 +128,7 @@ pub fn budget_spent(
     let mut per_wave: BTreeMap<u32, (usize, usize)> = BTreeMap::new();
     for d in dbs
         .iter()
-        .filter(|d| !is_replica(plan, d) && plan.databases[d.id as usize].is_actionable())
+        .filter(|d| !is_replica(plan, d.id) && plan.databases[d.id as usize].is_actionable())
     {
         let e = per_wave
             .entry(plan.databases[d.id as usize].wave)
@@ -153,7 +155,7 @@ pub fn next_window(policy: &Policy, now: Millis) -> Option<Millis> {
 }
 
 /// Counts by state.
-pub fn counts(dbs: &[DbRow]) -> BTreeMap<DbState, usize> {
+pub fn counts(dbs: &[Brief]) -> BTreeMap<DbState, usize> {
     let mut m = BTreeMap::new();
     for d in dbs {
         *m.entry(d.state).or_insert(0) += 1;
@@ -169,7 +171,7 @@ mod tests {
     use crate::store::test_plan;
 
     /// A plan of `waves` (one entry per database: its wave) and rows in `states`.
-    fn fleet(waves: &[u32], states: &[DbState]) -> (Plan, Vec<DbRow>) {
+    fn fleet(waves: &[u32], states: &[DbState]) -> (Plan, Vec<Brief>) {
         let mut plan = test_plan();
         let template: PlannedDatabase = plan.databases[0].clone();
         plan.databases = waves
@@ -187,18 +189,10 @@ mod tests {
             .iter()
             .zip(states)
             .enumerate()
-            .map(|(i, (d, s))| DbRow {
+            .map(|(i, (_, s))| Brief {
                 id: i as i64,
-                region: d.region.clone(),
-                identifier: d.identifier.clone(),
                 state: *s,
-                step: None,
                 approved: false,
-                error: None,
-                wait: None,
-                note: None,
-                updated_at: 0,
-                steps: vec![],
             })
             .collect();
         (plan, rows)
