@@ -172,6 +172,8 @@ struct Config {
     groups: HashMap<(String, String), usize>,
     /// (replica, source) plan indexes of the replicas that travel with their source.
     replicas: Vec<(i64, i64)>,
+    /// Databases of the plan per region.
+    per_region: HashMap<String, usize>,
 }
 
 /// What a run remembers between ticks.
@@ -255,6 +257,10 @@ impl Engine {
                     .map(|&src| (i as i64, src as i64))
             })
             .collect();
+        let mut per_region: HashMap<String, usize> = HashMap::new();
+        for d in &plan.databases {
+            *per_region.entry(d.region.clone()).or_default() += 1;
+        }
         let groups = plan
             .parameter_groups
             .iter()
@@ -283,6 +289,7 @@ impl Engine {
                 rules,
                 groups,
                 replicas,
+                per_region,
             },
             exec,
             clock,
@@ -568,7 +575,9 @@ impl Engine {
         for (region, ds) in &regions {
             let want = observe::wanted(&self.cfg.plan, ds, &configured);
             let now = self.clock.now();
-            let s = observe::region(&mut self.exec, &self.store, region, want, now).await?;
+            let planned = self.cfg.per_region.get(region).copied().unwrap_or(0);
+            let s =
+                observe::region(&mut self.exec, &self.store, region, want, planned, now).await?;
             seen.insert(region.clone(), s);
         }
         let mut quota = QuotaCache::new();

@@ -16,8 +16,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 /// What the active databases of one region need described this tick.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Wanted {
-    /// Engines of the databases whose step needs instances (the describe's filter).
+    /// Engines of the databases whose step needs instances (the listing's filter).
     pub engines: Option<BTreeSet<String>>,
+    /// The instances those steps look at by name (the database, its `-oldN` copies, its
+    /// replicas and theirs): described by name when that takes fewer calls than the listing.
+    pub identifiers: BTreeSet<String>,
     pub snapshots: Vec<String>,
     pub blue_greens: Vec<String>,
     pub parameter_groups: Vec<String>,
@@ -38,6 +41,11 @@ pub fn wanted(plan: &Plan, dbs: &[&DbRow], configured: &HashSet<(String, String)
             w.engines
                 .get_or_insert_with(BTreeSet::new)
                 .insert(p.engine.clone());
+            for id in std::iter::once(&p.identifier).chain(&p.replicas) {
+                w.identifiers.insert(id.clone());
+                w.identifiers
+                    .extend((1..=9).map(|n| format!("{id}-old{n}")));
+            }
         }
         if needs.snapshots {
             w.snapshots
@@ -64,12 +72,21 @@ pub fn wanted(plan: &Plan, dbs: &[&DbRow], configured: &HashSet<(String, String)
     w
 }
 
+/// Requests a describe by name takes per name (the adapter sends at most 50 names a call), and
+/// a listing per instance (100 a page): describe by name when that is fewer requests. A
+/// region holds about twice its planned databases once old instances accumulate.
+fn by_name_is_cheaper(names: usize, planned_in_region: usize) -> bool {
+    names.div_ceil(50) < (2 * planned_in_region).div_ceil(100).max(1)
+}
+
 /// Describe what `want` lists in `region` (each describe within the API budget).
+/// `planned_in_region`: how many databases of the plan are in the region.
 pub async fn region(
     exec: &mut Executor,
     store: &Store,
     region: &str,
     want: Wanted,
+    planned_in_region: usize,
     now: Millis,
 ) -> Result<Seen, StoreError> {
     let mut seen = Seen {
@@ -79,9 +96,16 @@ pub async fn region(
         parameter_groups: want.parameter_groups.is_empty().then(HashMap::new),
     };
     if let Some(engines) = want.engines {
-        let q = InstanceQuery {
-            identifiers: vec![],
-            engines: engines.into_iter().collect(),
+        let q = if by_name_is_cheaper(want.identifiers.len(), planned_in_region) {
+            InstanceQuery {
+                identifiers: want.identifiers.into_iter().collect(),
+                engines: vec![],
+            }
+        } else {
+            InstanceQuery {
+                identifiers: vec![],
+                engines: engines.into_iter().collect(),
+            }
         };
         let r = exec.describe_instances(region, &q).await;
         match part(store, region, "DescribeDBInstances", r, now)? {
@@ -168,5 +192,20 @@ fn part<T>(
                 Part::Failed
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_name_is_cheaper;
+
+    #[test]
+    fn instances_are_described_by_name_only_when_that_takes_fewer_requests() {
+        // One database at verify in a region of 5,000: 10 names, one call, not 100 pages.
+        assert!(by_name_is_cheaper(10, 5000));
+        // 2,000 databases at verify in that region: the listing is cheaper.
+        assert!(!by_name_is_cheaper(20_000, 5000));
+        // A small region: one page either way, the listing (it also sees renamed copies).
+        assert!(!by_name_is_cheaper(10, 20));
     }
 }
