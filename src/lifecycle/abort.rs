@@ -581,18 +581,7 @@ mod tests {
         }
     }
 
-    fn bg(status: BgStatus, tags: Tags) -> BlueGreen {
-        BlueGreen {
-            identifier: "bgd-1".into(),
-            name: "n".into(),
-            source: "arn".into(),
-            target: None,
-            status,
-            status_details: None,
-            switchover_details: vec![],
-            tags,
-        }
-    }
+    use super::super::test_support::bg;
 
     #[test]
     fn abort_never_touches_a_switched_or_possibly_switching_database() {

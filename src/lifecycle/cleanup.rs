@@ -648,18 +648,7 @@ mod tests {
     use super::*;
     use crate::domain::{managed_tags, Tags};
 
-    fn bg(status: BgStatus, tags: Tags) -> BlueGreen {
-        BlueGreen {
-            identifier: "bgd-1".into(),
-            name: "n".into(),
-            source: "arn".into(),
-            target: None,
-            status,
-            status_details: None,
-            switchover_details: vec![],
-            tags,
-        }
-    }
+    use super::super::test_support::bg;
 
     #[test]
     fn deployments_are_deleted_only_when_ours_and_switched_over() {

@@ -155,3 +155,23 @@ fn backend_err<'a>(
         source,
     }
 }
+
+/// Fixtures shared by the verdict tests of `cleanup` and `abort`.
+#[cfg(test)]
+mod test_support {
+    use crate::domain::{BgStatus, BlueGreen, Tags};
+
+    /// A deployment `bgd-1` in `status`, tagged `tags`.
+    pub fn bg(status: BgStatus, tags: Tags) -> BlueGreen {
+        BlueGreen {
+            identifier: "bgd-1".into(),
+            name: "n".into(),
+            source: "arn".into(),
+            target: None,
+            status,
+            status_details: None,
+            switchover_details: vec![],
+            tags,
+        }
+    }
+}
