@@ -10,7 +10,7 @@ use super::store::{self, BgdRow, InstRow, Member, PgRow, SnapRow, Table};
 use super::{SimError, SIM_ACCOUNT_ID, SIM_REGIONS};
 use crate::backend::*;
 use crate::catalog::Catalog;
-use crate::clock::{rfc3339, Millis, ScaledClock, SharedClock};
+use crate::clock::{rfc3339, Clock, Millis, ScaledClock, SharedClock, VirtualClock};
 use crate::domain::*;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// World metadata key of the virtual time (present only in a world on virtual time).
+pub(super) const VIRTUAL_NOW: &str = "virtual_now";
 
 /// One API call as the simulator received it (the simulator's CloudTrail).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,8 +65,12 @@ pub struct TrailSummary {
 /// The simulated RDS. `Send + Sync`: the connection sits behind a mutex that is never held
 /// across an `.await`.
 pub struct SimBackend {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     clock: SharedClock,
+    /// Set when the world runs on virtual time (`--speed max`): every call first catches up
+    /// with the time stored in the world (another process may have got further) and stores
+    /// its own.
+    virtual_clock: Option<VirtualClock>,
     seed: u64,
     burst: f64,
     rate: f64,
@@ -93,34 +100,59 @@ fn meta_parse<T: std::str::FromStr>(
 }
 
 impl SimBackend {
-    /// Open an existing world with its own ScaledClock (epochs and speed from the world file).
+    /// Open an existing world with its own clock: a [`VirtualClock`] continuing the world's
+    /// stored time when it runs on virtual time (`--speed max`), else a [`ScaledClock`]
+    /// (epochs and speed from the world file).
     pub fn open(path: &Path) -> Result<SimBackend, SimError> {
         let conn = store::open(path, false)?;
+        if store::get_meta(&conn, VIRTUAL_NOW)?.is_some() {
+            let now: Millis = meta_parse(&conn, path, VIRTUAL_NOW)?;
+            let conn = Arc::new(Mutex::new(conn));
+            let c2 = conn.clone();
+            // Saved on the world's connection, outside any call (the lock is never held
+            // across an await, and the clock sleeps only between calls).
+            let clock = VirtualClock::persisted(
+                now,
+                Arc::new(move |t| {
+                    let c = c2.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Err(e) = store::advance_meta_time(&c, VIRTUAL_NOW, t) {
+                        tracing::warn!("cannot save the simulated time: {e}");
+                    }
+                }),
+            );
+            return Self::with_conn(path, conn, Arc::new(clock.clone()), Some(clock));
+        }
         let sim_epoch: Millis = meta_parse(&conn, path, "sim_epoch")?;
         let wall_epoch: Millis = meta_parse(&conn, path, "wall_epoch")?;
         let speed: f64 = meta_parse(&conn, path, "speed")?;
         let clock: SharedClock = Arc::new(ScaledClock::new(sim_epoch, wall_epoch, speed));
-        Self::with_conn(path, conn, clock)
+        Self::with_conn(path, Arc::new(Mutex::new(conn)), clock, None)
     }
 
     /// Open with an injected clock (tests: a ManualClock shared with the engine).
     pub fn open_with_clock(path: &Path, clock: SharedClock) -> Result<SimBackend, SimError> {
         let conn = store::open(path, false)?;
-        Self::with_conn(path, conn, clock)
+        Self::with_conn(path, Arc::new(Mutex::new(conn)), clock, None)
     }
 
     fn with_conn(
         path: &Path,
-        conn: Connection,
+        conn: Arc<Mutex<Connection>>,
         clock: SharedClock,
+        virtual_clock: Option<VirtualClock>,
     ) -> Result<SimBackend, SimError> {
-        let seed: u64 = meta_parse(&conn, path, "seed")?;
-        let burst: f64 = meta_parse(&conn, path, "throttle_burst")?;
-        let rate: f64 = meta_parse(&conn, path, "throttle_rate")?;
-        let faults = FaultSpec::parse(&store::get_meta(&conn, "faults")?.unwrap_or_default())?;
+        let (seed, burst, rate, faults) = {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let seed: u64 = meta_parse(&conn, path, "seed")?;
+            let burst: f64 = meta_parse(&conn, path, "throttle_burst")?;
+            let rate: f64 = meta_parse(&conn, path, "throttle_rate")?;
+            let faults = FaultSpec::parse(&store::get_meta(&conn, "faults")?.unwrap_or_default())?;
+            (seed, burst, rate, faults)
+        };
         Ok(SimBackend {
-            conn: Mutex::new(conn),
+            conn,
             clock,
+            virtual_clock,
             seed,
             burst,
             rate,
@@ -230,7 +262,14 @@ impl SimBackend {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .sq()?;
             // Read the time only once the world is ours: another process may have held it, and
-            // its calls must not appear to come after ours.
+            // its calls must not appear to come after ours. On virtual time that process may
+            // also have got further in time: catch up with it, then store where we are.
+            if let Some(v) = &self.virtual_clock {
+                if let Some(t) = store::get_meta(&tx, VIRTUAL_NOW).sq()? {
+                    v.catch_up(t.parse().unwrap_or(0));
+                }
+                store::advance_meta_time(&tx, VIRTUAL_NOW, v.now()).sq()?;
+            }
             let now = self.clock.now();
             process_events(&tx, now, self.seed).sq()?;
             let seq: i64 = tx

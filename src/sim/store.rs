@@ -122,6 +122,22 @@ pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>
         .optional()
 }
 
+/// Store a time under `key` unless a later one is already there (virtual time never goes back).
+pub fn advance_meta_time(conn: &Connection, key: &str, t: Millis) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value=excluded.value
+         WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+        params![key, t.to_string()],
+    )?;
+    Ok(())
+}
+
+pub fn delete_meta(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM meta WHERE key=?1", [key])?;
+    Ok(())
+}
+
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)

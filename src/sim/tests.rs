@@ -1390,3 +1390,38 @@ fn speed_change_keeps_time_continuous() {
     );
     assert!(set_world_speed(&p, 0.0).is_err());
 }
+
+#[tokio::test]
+async fn speed_max_is_virtual_time_stored_in_the_world() {
+    assert_eq!(parse_speed("max"), Ok(f64::INFINITY));
+    assert_eq!(parse_speed("600"), Ok(600.0));
+    for bad in ["0", "-3", "fast", "inf", "NaN", ""] {
+        assert!(parse_speed(bad).is_err(), "{bad}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("w.sqlite");
+    let opts = InitOptions {
+        speed: f64::INFINITY,
+        ..clean(5)
+    };
+    init_world(&p, &opts, START).unwrap();
+    let b = SimBackend::open(&p).unwrap();
+    assert_eq!(
+        b.clock().now(),
+        START,
+        "virtual time starts at the world's start"
+    );
+    b.clock().sleep(Duration::from_secs(3600)).await;
+    assert_eq!(
+        SimBackend::open(&p).unwrap().clock().now(),
+        START + 3_600_000
+    );
+    drop(b);
+    // Back to a scaled clock at the same instant, and to virtual time again.
+    set_world_speed(&p, 1.0).unwrap();
+    let t = SimBackend::open(&p).unwrap().clock().now();
+    assert!((START + 3_600_000..START + 3_660_000).contains(&t), "{t}");
+    set_world_speed(&p, f64::INFINITY).unwrap();
+    let v = SimBackend::open(&p).unwrap().clock().now();
+    assert!(v >= t && v < t + 60_000, "{t} -> {v}");
+}

@@ -8,3 +8,4 @@ mod common;
 mod engine;
 mod faults;
 mod rollout;
+mod virtual_time;
