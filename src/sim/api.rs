@@ -13,7 +13,7 @@ use crate::catalog::Catalog;
 use crate::clock::{rfc3339, Clock, Millis, ScaledClock, SharedClock, VirtualClock};
 use crate::domain::*;
 use async_trait::async_trait;
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -48,6 +48,20 @@ pub struct DowntimeEntry {
     pub identifier: String,
     pub start: Millis,
     pub seconds: f64,
+}
+
+/// When the simulated RDS finished something it was asked: `snapshot-available` /
+/// `snapshot-failed` (resource: snapshot id, detail: instance), `bgd-available`,
+/// `switchover-completed` / `switchover-failed` (resource: deployment identifier, detail: its
+/// name). With the trail (when it was asked) this gives how long RDS itself took, whatever
+/// the orchestrator did: the benchmark's lower bound on a rollout's makespan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Milestone {
+    pub at: Millis,
+    pub region: String,
+    pub kind: String,
+    pub resource: String,
+    pub detail: String,
 }
 
 /// Counts over the trail, for run summaries.
@@ -192,6 +206,40 @@ impl SimBackend {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every milestone, in order (see [`Milestone`]).
+    pub fn milestones(&self) -> Result<Vec<Milestone>, SimError> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT at, region, kind, resource, detail FROM milestones ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            Ok(Milestone {
+                at: r.get(0)?,
+                region: r.get(1)?,
+                kind: r.get(2)?,
+                resource: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The sequence number of the last call in the trail (0 for none), and of the last
+    /// mutating one: a cheap way to watch a running rollout from another process.
+    pub fn trail_marks(&self) -> Result<(i64, i64), SimError> {
+        let conn = self.lock();
+        // Both walk the primary key from its end: cheap however long the trail.
+        let last = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM trail", [], |r| r.get(0))?;
+        let mutating = conn
+            .query_row(
+                "SELECT seq FROM trail WHERE mutating = 1 ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        Ok((last, mutating))
     }
 
     /// Counts over the whole trail.
@@ -690,7 +738,7 @@ fn apply_event(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result
             store::put_inst(c, &row)?;
             if status == "available" {
                 if let Some(b) = &row.bgd {
-                    bgd_check(c, region, b)?;
+                    bgd_check(c, region, b, at)?;
                 }
             }
         }
@@ -704,6 +752,15 @@ fn apply_event(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result
                 s.snap.status = if failed { "failed" } else { "available" }.into();
                 s.snap.percent_progress = if failed { 0 } else { 100 };
                 store::put_snap(c, region, &s)?;
+                let kind = format!("snapshot-{}", s.snap.status);
+                store::milestone(
+                    c,
+                    at,
+                    region,
+                    &kind,
+                    &ev.target,
+                    &s.snap.instance_identifier,
+                )?;
             }
             if let Some(dbi) = ev.payload["dbi"].as_str() {
                 if let Some(mut row) = store::get_inst_by_dbi(c, dbi)? {
@@ -842,7 +899,7 @@ fn bgd_member_missing(
 }
 
 /// PROVISIONING -> AVAILABLE once every green instance is available.
-fn bgd_check(c: &Connection, region: &str, bgd_id: &str) -> rusqlite::Result<()> {
+fn bgd_check(c: &Connection, region: &str, bgd_id: &str, at: Millis) -> rusqlite::Result<()> {
     let Some(mut b) = store::get::<BgdRow>(c, Table::Bgds, region, bgd_id)? else {
         return Ok(());
     };
@@ -864,6 +921,7 @@ fn bgd_check(c: &Connection, region: &str, bgd_id: &str) -> rusqlite::Result<()>
     if all {
         b.bg.status = BgStatus::Available;
         b.bg.status_details = None;
+        store::milestone(c, at, region, "bgd-available", bgd_id, &b.bg.name)?;
     }
     store::put_bgd(c, region, &b)
 }
@@ -897,6 +955,12 @@ fn switchover_end(
         pairs.push((blue, green));
     }
     let ok = ok && pairs.iter().all(|(bl, g)| bl.is_some() && g.is_some());
+    let kind = if ok {
+        "switchover-completed"
+    } else {
+        "switchover-failed"
+    };
+    store::milestone(c, at, region, kind, bgd_id, &b.bg.name)?;
     if !ok {
         b.bg.status = BgStatus::SwitchoverFailed;
         b.bg.status_details = Some(
@@ -973,7 +1037,11 @@ fn switchover_end(
 // ---------------------------------------------------------------- operations
 
 fn describe_instances(x: &Ctx, q: &InstanceQuery) -> BResult<(Vec<DbInstance>, usize)> {
-    let rows = store::all_inst(x.c, x.region).sq()?;
+    let rows = if q.identifiers.is_empty() {
+        store::all_inst(x.c, x.region).sq()?
+    } else {
+        store::some_inst(x.c, x.region, &q.identifiers).sq()?
+    };
     let out: Vec<DbInstance> = rows
         .into_iter()
         .filter(|r| q.identifiers.is_empty() || q.identifiers.contains(&r.inst.identifier))
@@ -1699,7 +1767,18 @@ impl RdsBackend for SimBackend {
     ) -> BResult<Vec<BlueGreen>> {
         let p = json!({"names": q.names, "identifiers": q.identifiers});
         self.call(region, Op::DescribeBlueGreenDeployments, "*", p, |x| {
-            let rows: Vec<BgdRow> = store::all(x.c, Table::Bgds, x.region).sq()?;
+            let rows: Vec<BgdRow> = if !q.identifiers.is_empty() {
+                store::some(x.c, Table::Bgds, x.region, &q.identifiers).sq()?
+            } else if !q.names.is_empty() {
+                let mut v = vec![];
+                for n in q.names.iter().collect::<std::collections::BTreeSet<_>>() {
+                    v.extend(store::bgd_by_name(x.c, x.region, n).sq()?);
+                }
+                v.sort_by(|a, b| a.bg.identifier.cmp(&b.bg.identifier));
+                v
+            } else {
+                store::all(x.c, Table::Bgds, x.region).sq()?
+            };
             let out: Vec<BlueGreen> = rows
                 .into_iter()
                 .filter(|b| q.names.is_empty() || q.names.contains(&b.bg.name))
@@ -1716,7 +1795,11 @@ impl RdsBackend for SimBackend {
     async fn describe_snapshots(&self, region: &str, q: &SnapshotQuery) -> BResult<Vec<Snapshot>> {
         let p = json!({"snapshot_ids": q.snapshot_ids, "instance_ids": q.instance_ids});
         self.call(region, Op::DescribeDBSnapshots, "*", p, |x| {
-            let rows: Vec<SnapRow> = store::all(x.c, Table::Snapshots, x.region).sq()?;
+            let rows: Vec<SnapRow> = if q.snapshot_ids.is_empty() {
+                store::all(x.c, Table::Snapshots, x.region).sq()?
+            } else {
+                store::some(x.c, Table::Snapshots, x.region, &q.snapshot_ids).sq()?
+            };
             let out: Vec<Snapshot> = rows
                 .iter()
                 .filter(|s| {

@@ -101,6 +101,10 @@
 //! - A call hit by `5xx-after` is in the trail with outcome `InternalFailure` and
 //!   `"sim_effect_applied": true` in its params, so a test can tell a lost response from a
 //!   refused call. [`SimBackend::trail_summary`] counts calls, throttled calls and outcomes.
+//! - [`SimBackend::milestones`] says when RDS finished what it was asked (snapshot available,
+//!   deployment available, switchover ended): with the trail, how long RDS itself took.
+//! - A describe filtered by identifiers or names reads only those rows (a fleet of 10,000
+//!   costs a filtered describe nothing more than a fleet of 10).
 //!
 //! # Faults (`--faults`)
 //!
@@ -166,7 +170,7 @@ mod fleet;
 pub mod rng;
 mod store;
 
-pub use api::{DowntimeEntry, SimBackend, TrailEntry, TrailSummary};
+pub use api::{DowntimeEntry, Milestone, SimBackend, TrailEntry, TrailSummary};
 pub use faults::FaultSpec;
 pub use fleet::{PROBLEM_SHARES, SHARED_GROUP};
 

@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Append-only: never edit or remove an entry, add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE quota (region TEXT PRIMARY KEY, max INTEGER NOT NULL);
 CREATE TABLE bucket (region TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL);
@@ -42,7 +43,14 @@ CREATE TABLE trail (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
     mutating INTEGER NOT NULL, outcome TEXT NOT NULL);
 CREATE TABLE downtime (id INTEGER PRIMARY KEY AUTOINCREMENT, region TEXT NOT NULL,
     identifier TEXT NOT NULL, start INTEGER NOT NULL, seconds REAL NOT NULL);
-"#];
+"#,
+    // 2: when RDS finished what it was asked (snapshot available, deployment available,
+    //    switchover ended): the benchmark's lower bound on the makespan reads it.
+    r#"
+CREATE TABLE milestones (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+    region TEXT NOT NULL, kind TEXT NOT NULL, resource TEXT NOT NULL, detail TEXT NOT NULL);
+"#,
+];
 
 /// Open (and migrate) a world file. `create` allows a missing file.
 pub fn open(path: &Path, create: bool) -> Result<Connection, SimError> {
@@ -129,6 +137,22 @@ pub fn advance_meta_time(conn: &Connection, key: &str, t: Millis) -> rusqlite::R
          ON CONFLICT(key) DO UPDATE SET value=excluded.value
          WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
         params![key, t.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Record that RDS finished something (see [`crate::sim::Milestone`]).
+pub fn milestone(
+    c: &Connection,
+    at: Millis,
+    region: &str,
+    kind: &str,
+    resource: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO milestones (at, region, kind, resource, detail) VALUES (?1,?2,?3,?4,?5)",
+        params![at, region, kind, resource, detail],
     )?;
     Ok(())
 }
@@ -239,6 +263,45 @@ pub fn get<T: DeserializeOwned>(
         .query_row(&sql, params![region, id], |r| r.get(0))
         .optional()?;
     s.map(|s| decode(&s)).transpose()
+}
+
+/// The rows with these ids (missing ones skipped), in id order like [`all`]: a describe
+/// filtered by name reads only what it returns, not the whole region.
+pub fn some<T: DeserializeOwned>(
+    tx: &Connection,
+    t: Table,
+    region: &str,
+    ids: &[String],
+) -> rusqlite::Result<Vec<T>> {
+    let ids: std::collections::BTreeSet<&String> = ids.iter().collect();
+    let sql = format!("SELECT data FROM {} WHERE region=?1 AND id=?2", t.name());
+    let mut st = tx.prepare_cached(&sql)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = st
+            .query_row(params![region, id], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            out.push(decode(&s)?);
+        }
+    }
+    Ok(out)
+}
+
+/// As [`some`], for instances.
+pub fn some_inst(tx: &Connection, region: &str, ids: &[String]) -> rusqlite::Result<Vec<InstRow>> {
+    let ids: std::collections::BTreeSet<&String> = ids.iter().collect();
+    let mut st = tx.prepare_cached("SELECT data FROM instances WHERE region=?1 AND id=?2")?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = st
+            .query_row(params![region, id], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            out.push(decode(&s)?);
+        }
+    }
+    Ok(out)
 }
 
 pub fn all<T: DeserializeOwned>(
