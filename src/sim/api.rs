@@ -321,9 +321,8 @@ impl SimBackend {
             let now = self.clock.now();
             process_events(&tx, now, self.seed).sq()?;
             let seq: i64 = tx
-                .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM trail", [], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM trail")
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
                 .sq()?;
             let salt = seq.to_string();
             let keys = [resource, action];
@@ -334,10 +333,12 @@ impl SimBackend {
                 0
             };
             let record = |c: &Connection, params: &Value, outcome: &str| -> BResult<()> {
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO trail (at, region, action, resource, params, mutating, outcome)
                      VALUES (?1,?2,?3,?4,?5,?6,?7)",
-                    params![
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
                         now,
                         region,
                         action,
@@ -345,8 +346,8 @@ impl SimBackend {
                         params.to_string(),
                         mutating as i64,
                         outcome
-                    ],
-                )
+                    ])
+                })
                 .sq()?;
                 Ok(())
             };
@@ -495,11 +496,9 @@ fn take_token(
     burst: f64,
     rate: f64,
 ) -> rusqlite::Result<bool> {
-    let (tokens, updated): (f64, Millis) = c.query_row(
-        "SELECT tokens, updated_at FROM bucket WHERE region=?1",
-        [region],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (tokens, updated): (f64, Millis) = c
+        .prepare_cached("SELECT tokens, updated_at FROM bucket WHERE region=?1")?
+        .query_row([region], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let elapsed = (now - updated).max(0) as f64 / 1000.0;
     let tokens = (tokens + elapsed * rate).min(burst);
     let (tokens, ok) = if tokens >= 1.0 {
@@ -507,10 +506,8 @@ fn take_token(
     } else {
         (tokens, false)
     };
-    c.execute(
-        "UPDATE bucket SET tokens=?1, updated_at=?2 WHERE region=?3",
-        params![tokens, now.max(updated), region],
-    )?;
+    c.prepare_cached("UPDATE bucket SET tokens=?1, updated_at=?2 WHERE region=?3")?
+        .execute(params![tokens, now.max(updated), region])?;
     Ok(ok)
 }
 

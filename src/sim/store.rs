@@ -71,6 +71,8 @@ pub fn open(path: &Path, create: bool) -> Result<Connection, SimError> {
     let conn = Connection::open(path).map_err(corrupt)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(corrupt)?;
+    // Every call runs the same dozen statements: keep them all prepared.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(corrupt)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -126,18 +128,19 @@ fn migrate(conn: &Connection) -> Result<(), SimError> {
 }
 
 pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key=?1", [key], |r| r.get(0))
+    conn.prepare_cached("SELECT value FROM meta WHERE key=?1")?
+        .query_row([key], |r| r.get(0))
         .optional()
 }
 
 /// Store a time under `key` unless a later one is already there (virtual time never goes back).
 pub fn advance_meta_time(conn: &Connection, key: &str, t: Millis) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value=excluded.value
          WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
-        params![key, t.to_string()],
-    )?;
+    )?
+    .execute(params![key, t.to_string()])?;
     Ok(())
 }
 
@@ -443,25 +446,25 @@ pub fn schedule(
 /// Pop the earliest event due at or before `now`.
 pub fn pop_due(tx: &Connection, now: Millis) -> rusqlite::Result<Option<Event>> {
     let ev = tx
-        .query_row(
+        .prepare_cached(
             "SELECT id, due_at, kind, region, target, payload FROM events
              WHERE due_at <= ?1 ORDER BY due_at, id LIMIT 1",
-            [now],
-            |r| {
-                Ok(Event {
-                    id: r.get(0)?,
-                    due_at: r.get(1)?,
-                    kind: r.get(2)?,
-                    region: r.get(3)?,
-                    target: r.get(4)?,
-                    payload: serde_json::from_str(&r.get::<_, String>(5)?)
-                        .unwrap_or(serde_json::Value::Null),
-                })
-            },
-        )
+        )?
+        .query_row([now], |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                due_at: r.get(1)?,
+                kind: r.get(2)?,
+                region: r.get(3)?,
+                target: r.get(4)?,
+                payload: serde_json::from_str(&r.get::<_, String>(5)?)
+                    .unwrap_or(serde_json::Value::Null),
+            })
+        })
         .optional()?;
     if let Some(e) = &ev {
-        tx.execute("DELETE FROM events WHERE id=?1", [e.id])?;
+        tx.prepare_cached("DELETE FROM events WHERE id=?1")?
+            .execute([e.id])?;
     }
     Ok(ev)
 }

@@ -3,6 +3,7 @@
 //! (the engine and the simulator share a `ManualClock`).
 
 mod architecture;
+mod bench;
 mod cli;
 mod common;
 mod engine;

@@ -1,0 +1,163 @@
+//! Figures of one finished (or stopped) rollout, read from where they really are: the
+//! simulator's trail and milestones (what RDS was asked and when it finished), and the state
+//! file (which databases are done). See `figures.rs` for the arithmetic.
+
+use crate::figures::{lower_bound, peak_in_window, Limits, Work};
+use rdsfleet::plan::{Plan, StepKind, Strategy};
+use rdsfleet::sim::{Milestone, SimBackend, TrailEntry};
+use rdsfleet::store::{DbState, StepStatus, Store};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Debug, Default)]
+pub struct RunFigures {
+    /// Calls the simulator received during the run (each page of a describe is a call).
+    pub calls: usize,
+    pub mutating: usize,
+    pub throttled: usize,
+    /// The most calls to each region in any 1 s of simulated time.
+    pub peak_1s: BTreeMap<String, usize>,
+    pub planned: usize,
+    pub done: usize,
+    pub not_done: usize,
+    pub steps_done: usize,
+    /// Side effects that took effect twice (there must be none).
+    pub repeated: Vec<String>,
+    /// First call of the run to the last database recorded done (simulated ms).
+    pub makespan_ms: i64,
+    /// The lower bound on the makespan (see `figures.rs`), when asked for.
+    pub bound_ms: Option<i64>,
+}
+
+/// A call that took effect: answered `ok`, or lost its response after the effect (`5xx-after`).
+fn took_effect(t: &TrailEntry) -> bool {
+    t.outcome == "ok" || t.params.get("sim_effect_applied") == Some(&serde_json::Value::Bool(true))
+}
+
+/// Figures of the run that made the trail entries after `since_seq`. `limits`: compute the
+/// makespan bound with these concurrency limits.
+pub fn analyse(
+    world: &Path,
+    state: &Path,
+    since_seq: i64,
+    limits: Option<&Limits>,
+) -> Res<RunFigures> {
+    let sim = SimBackend::open(world)?;
+    let trail: Vec<TrailEntry> = sim
+        .trail(false)?
+        .into_iter()
+        .filter(|t| t.seq > since_seq)
+        .collect();
+    let store = Store::open(state)?;
+    let plan = store.plan()?;
+    let rows = store.databases()?;
+    let mut f = RunFigures {
+        calls: trail.len(),
+        mutating: trail.iter().filter(|t| t.mutating).count(),
+        throttled: trail.iter().filter(|t| t.outcome == "Throttling").count(),
+        planned: plan.databases.len(),
+        done: rows.iter().filter(|r| r.state == DbState::Done).count(),
+        not_done: rows
+            .iter()
+            .filter(|r| !matches!(r.state, DbState::Done | DbState::Skipped))
+            .count(),
+        steps_done: rows
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter(|s| s.status == StepStatus::Done)
+            .count(),
+        ..RunFigures::default()
+    };
+    let mut per_region: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for t in &trail {
+        per_region.entry(t.region.clone()).or_default().push(t.at);
+    }
+    f.peak_1s = per_region
+        .iter()
+        .map(|(r, times)| (r.clone(), peak_in_window(times, 1000)))
+        .collect();
+    let mut made: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for t in trail.iter().filter(|t| t.mutating && took_effect(t)) {
+        *made
+            .entry((t.action.clone(), t.resource.clone()))
+            .or_default() += 1;
+    }
+    f.repeated = made
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|((a, r), n)| format!("{a} {r} x{n}"))
+        .collect();
+    let start = trail.first().map(|t| t.at).unwrap_or(0);
+    let end = rows
+        .iter()
+        .filter(|r| r.state == DbState::Done)
+        .map(|r| r.updated_at)
+        .max()
+        .unwrap_or(start);
+    f.makespan_ms = end - start;
+    if let Some(limits) = limits {
+        let work = intrinsic_work(&plan, &rows, &trail, &sim.milestones()?);
+        f.bound_ms = Some(lower_bound(&work, limits));
+    }
+    Ok(f)
+}
+
+/// `d_i` of every database the rollout finished (see `figures.rs`).
+fn intrinsic_work(
+    plan: &Plan,
+    rows: &[rdsfleet::store::DbRow],
+    trail: &[TrailEntry],
+    milestones: &[Milestone],
+) -> Vec<Work> {
+    // First call that took effect, per (action, resource); first milestone per (kind, resource).
+    let mut called: HashMap<(&str, &str), i64> = HashMap::new();
+    for t in trail.iter().filter(|t| took_effect(t)) {
+        called.entry((&t.action, &t.resource)).or_insert(t.at);
+    }
+    let mut reached: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut bgd_id: HashMap<&str, &str> = HashMap::new();
+    for m in milestones {
+        reached.entry((&m.kind, &m.resource)).or_insert(m.at);
+        if m.kind == "bgd-available" {
+            bgd_id.insert(&m.detail, &m.resource);
+        }
+    }
+    let guard = plan.policy().switchover.readiness_stable_secs as i64 * 1000;
+    let span = |action: &str, kind: &str, resource: &str| -> Option<i64> {
+        let a = called.get(&(action, resource))?;
+        let b = reached.get(&(kind, resource))?;
+        Some(b - a)
+    };
+    let mut out = vec![];
+    for r in rows.iter().filter(|r| r.state == DbState::Done) {
+        let d = &plan.databases[r.id as usize];
+        if d.strategy != Strategy::BlueGreen {
+            continue;
+        }
+        let (Some(snap), Some(bg)) = (
+            d.resource_name(StepKind::Snapshot),
+            d.resource_name(StepKind::CreateBlueGreen),
+        ) else {
+            continue;
+        };
+        let Some(id) = bgd_id.get(bg) else { continue };
+        let parts = (
+            span("CreateDBSnapshot", "snapshot-available", snap),
+            called
+                .get(&("CreateBlueGreenDeployment", bg))
+                .zip(reached.get(&("bgd-available", *id)))
+                .map(|(a, b)| b - a),
+            span("SwitchoverBlueGreenDeployment", "switchover-completed", id),
+        );
+        if let (Some(s), Some(p), Some(w)) = parts {
+            out.push(Work {
+                wave: d.wave,
+                region: d.region.clone(),
+                ms: s + p + guard + w,
+            });
+        }
+    }
+    out
+}
