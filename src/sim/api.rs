@@ -289,6 +289,18 @@ impl SimBackend {
         Ok(())
     }
 
+    /// On virtual time, catch up with the time stored in the world (another process may
+    /// have got further), then store ours. Inside the call's transaction.
+    fn sync_virtual_time(&self, tx: &Connection) -> rusqlite::Result<()> {
+        if let Some(v) = &self.virtual_clock {
+            if let Some(t) = store::get_meta(tx, VIRTUAL_NOW)? {
+                v.catch_up(t.parse().unwrap_or(0));
+            }
+            store::advance_meta_time(tx, VIRTUAL_NOW, v.now())?;
+        }
+        Ok(())
+    }
+
     /// Run one API call: see the module doc. Returns the result and the injected latency.
     fn run<T>(
         &self,
@@ -310,14 +322,8 @@ impl SimBackend {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .sq()?;
             // Read the time only once the world is ours: another process may have held it, and
-            // its calls must not appear to come after ours. On virtual time that process may
-            // also have got further in time: catch up with it, then store where we are.
-            if let Some(v) = &self.virtual_clock {
-                if let Some(t) = store::get_meta(&tx, VIRTUAL_NOW).sq()? {
-                    v.catch_up(t.parse().unwrap_or(0));
-                }
-                store::advance_meta_time(&tx, VIRTUAL_NOW, v.now()).sq()?;
-            }
+            // its calls must not appear to come after ours (nor, on virtual time, its time).
+            self.sync_virtual_time(&tx).sq()?;
             let now = self.clock.now();
             process_events(&tx, now, self.seed).sq()?;
             let seq: i64 = tx
@@ -739,35 +745,7 @@ fn apply_event(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result
                 }
             }
         }
-        "snapshot-done" => {
-            let Some(mut s) = store::get::<SnapRow>(c, Table::Snapshots, region, &ev.target)?
-            else {
-                return Ok(());
-            };
-            if s.snap.status == "creating" {
-                let failed = ev.payload["fail"].as_bool() == Some(true);
-                s.snap.status = if failed { "failed" } else { "available" }.into();
-                s.snap.percent_progress = if failed { 0 } else { 100 };
-                store::put_snap(c, region, &s)?;
-                let kind = format!("snapshot-{}", s.snap.status);
-                store::milestone(
-                    c,
-                    at,
-                    region,
-                    &kind,
-                    &ev.target,
-                    &s.snap.instance_identifier,
-                )?;
-            }
-            if let Some(dbi) = ev.payload["dbi"].as_str() {
-                if let Some(mut row) = store::get_inst_by_dbi(c, dbi)? {
-                    if row.inst.status == "backing-up" {
-                        row.inst.status = "available".into();
-                        store::put_inst(c, &row)?;
-                    }
-                }
-            }
-        }
+        "snapshot-done" => snapshot_done(c, region, ev, at)?,
         "bgd-invalid" => {
             if let Some(mut b) = store::get::<BgdRow>(c, Table::Bgds, region, &ev.target)? {
                 if b.bg.status == BgStatus::Provisioning {
@@ -864,6 +842,42 @@ fn apply_event(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result
     Ok(())
 }
 
+/// A snapshot finished (`available`, or `failed` under the fault); its source stops backing up.
+fn snapshot_done(
+    c: &Connection,
+    region: &str,
+    ev: &store::Event,
+    at: Millis,
+) -> rusqlite::Result<()> {
+    let Some(mut s) = store::get::<SnapRow>(c, Table::Snapshots, region, &ev.target)? else {
+        return Ok(());
+    };
+    if s.snap.status == "creating" {
+        let failed = ev.payload["fail"].as_bool() == Some(true);
+        s.snap.status = if failed { "failed" } else { "available" }.into();
+        s.snap.percent_progress = if failed { 0 } else { 100 };
+        store::put_snap(c, region, &s)?;
+        let kind = format!("snapshot-{}", s.snap.status);
+        store::milestone(
+            c,
+            at,
+            region,
+            &kind,
+            &ev.target,
+            &s.snap.instance_identifier,
+        )?;
+    }
+    if let Some(dbi) = ev.payload["dbi"].as_str() {
+        if let Some(mut row) = store::get_inst_by_dbi(c, dbi)? {
+            if row.inst.status == "backing-up" {
+                row.inst.status = "available".into();
+                store::put_inst(c, &row)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A member instance of a deployment disappeared: before switchover the deployment can no
 /// longer be switched over.
 fn bgd_member_missing(
@@ -923,6 +937,18 @@ fn bgd_check(c: &Connection, region: &str, bgd_id: &str, at: Millis) -> rusqlite
     store::put_bgd(c, region, &b)
 }
 
+/// The switchover timed out or lost a member: RDS rolled it back, blue keeps serving.
+fn switchover_rolled_back(c: &Connection, region: &str, mut b: BgdRow) -> rusqlite::Result<()> {
+    b.bg.status = BgStatus::SwitchoverFailed;
+    b.bg.status_details = Some(
+        "Switchover timed out or failed and was rolled back; the blue environment is serving and writable".into(),
+    );
+    for d in &mut b.bg.switchover_details {
+        d.status = "SWITCHOVER_FAILED".into();
+    }
+    store::put_bgd(c, region, &b)
+}
+
 fn switchover_end(
     c: &Connection,
     region: &str,
@@ -959,14 +985,7 @@ fn switchover_end(
     };
     store::milestone(c, at, region, kind, bgd_id, &b.bg.name)?;
     if !ok {
-        b.bg.status = BgStatus::SwitchoverFailed;
-        b.bg.status_details = Some(
-            "Switchover timed out or failed and was rolled back; the blue environment is serving and writable".into(),
-        );
-        for d in &mut b.bg.switchover_details {
-            d.status = "SWITCHOVER_FAILED".into();
-        }
-        return store::put_bgd(c, region, &b);
+        return switchover_rolled_back(c, region, b);
     }
     // Rename map: blue id -> <id>-oldN, green id -> production id.
     let mut rename: HashMap<String, String> = HashMap::new();
