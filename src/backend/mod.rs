@@ -3,7 +3,8 @@
 //! [`RdsBackend`] speaks domain types (see [`crate::domain`]), never SDK structs. Two things
 //! implement it: the AWS adapter (`aws`, the only module that names `aws_sdk_rds`) and the
 //! embedded simulator ([`crate::sim`]). [`Wrapped`] puts a [`Hook`] around either: the
-//! production guard [`readonly::ReadOnly`] and the test wrapper [`crash::CrashAfter`].
+//! production guards [`readonly::ReadOnly`] and [`readonly::RetryReads`], and the test wrapper
+//! [`crash::CrashAfter`].
 //!
 //! Errors are classified once, by the implementation, into [`ErrorKind`]; callers decide
 //! what to do from the kind alone and never look at message text.

@@ -39,18 +39,59 @@ impl Hook for ReadOnlyGuard {
                     format!("dry-run code may not change anything ({op} refused)"),
                 ));
             }
-            let mut attempt = 0;
-            loop {
-                match call().await {
-                    Err(e) if e.is_retryable() && attempt + 1 < READ_ATTEMPTS => {
-                        attempt += 1;
-                        let wait = std::time::Duration::from_millis(500 << attempt.min(5));
-                        tracing::debug!(%op, error = %e, attempt, "read failed; retrying");
-                        self.clock.sleep(wait).await;
-                    }
-                    r => return r,
-                }
+            retry_read(&self.clock, op, call).await
+        })
+    }
+}
+
+/// A read, retried with backoff (on `clock`) while it fails with a retryable error.
+async fn retry_read<'a, T: Send + 'a>(
+    clock: &SharedClock,
+    op: Op,
+    call: &'a (dyn Fn() -> BoxCall<'a, T> + Send + Sync),
+) -> BResult<T> {
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if e.is_retryable() && attempt + 1 < READ_ATTEMPTS => {
+                attempt += 1;
+                let wait = std::time::Duration::from_millis(500 << attempt.min(5));
+                tracing::debug!(%op, error = %e, attempt, "read failed; retrying");
+                clock.sleep(wait).await;
             }
+            r => return r,
+        }
+    }
+}
+
+/// The hook behind [`RetryReads`].
+pub struct RetryReadsGuard {
+    clock: SharedClock,
+}
+
+/// A backend whose reads are retried like [`ReadOnly`]'s, and whose side effects pass through
+/// untouched (each is called once: whether to repeat one is its caller's decision). For
+/// `cleanup` and `abort`, which observe with one describe per region and must not fail on a
+/// throttled or transient describe.
+pub type RetryReads = Wrapped<RetryReadsGuard>;
+
+impl Wrapped<RetryReadsGuard> {
+    pub fn new(inner: Arc<dyn RdsBackend>, clock: SharedClock) -> RetryReads {
+        Wrapped::with_hook(inner, RetryReadsGuard { clock })
+    }
+}
+
+impl Hook for RetryReadsGuard {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        op: Op,
+        call: &'a (dyn Fn() -> BoxCall<'a, T> + Send + Sync),
+    ) -> BoxCall<'a, T> {
+        Box::pin(async move {
+            if op.mutating() {
+                return call().await;
+            }
+            retry_read(&self.clock, op, call).await
         })
     }
 }
@@ -91,5 +132,42 @@ mod tests {
             sim.trail(true).unwrap().is_empty(),
             "nothing may reach the backend"
         );
+    }
+
+    #[tokio::test]
+    async fn retry_reads_retries_describes_and_calls_side_effects_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite");
+        let opts = InitOptions {
+            databases: 3,
+            clean: true,
+            ..Default::default()
+        };
+        init_world(&path, &opts, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let sim = Arc::new(SimBackend::open_with_clock(&path, clock.clone()).unwrap());
+        let dbs = sim
+            .describe_instances("us-east-1", &InstanceQuery::default())
+            .await
+            .unwrap();
+        // Every call fails once in two on average: reads get through, a side effect is tried once.
+        sim.set_faults("5xx=0.5").unwrap();
+        let r = RetryReads::new(sim.clone(), clock);
+        for _ in 0..5 {
+            r.describe_instances("us-east-1", &InstanceQuery::default())
+                .await
+                .unwrap();
+        }
+        let before = sim.trail(true).unwrap().len();
+        let mut failed = 0;
+        for i in 0..8 {
+            let snap = format!("s{i}");
+            failed += r
+                .create_snapshot("us-east-1", &dbs[0].identifier, &snap, &Tags::new())
+                .await
+                .is_err() as usize;
+        }
+        assert_eq!(sim.trail(true).unwrap().len(), before + 8, "one call each");
+        assert!(failed > 0, "no side effect failed: the test tests nothing");
     }
 }

@@ -6,7 +6,7 @@ use super::status::{next_hint, status_json, status_table, summary_code};
 use super::{
     check_backend, connect, connect_for, connect_profile, out, parse_filters, plan_regions,
 };
-use crate::backend::readonly::ReadOnly;
+use crate::backend::readonly::{ReadOnly, RetryReads};
 use crate::backend::RdsBackend;
 use crate::clock::{rfc3339, wall_now, SharedClock};
 use crate::engine::{Engine, EngineOptions, RunSummary};
@@ -194,10 +194,11 @@ async fn cleanup_cmd(cli: &Cli, state: &Path, disable_deletion_protection: bool)
     let mut store = Store::open(state)?;
     check_backend(cli, &store)?;
     let (backend, clock, _) = connect_for(cli, &plan_regions(&store.plan()?)).await?;
+    let backend = RetryReads::new(backend, clock.clone());
     let opts = CleanupOptions {
         disable_deletion_protection,
     };
-    let actions = lifecycle::cleanup(backend.as_ref(), &mut store, &clock, &opts).await?;
+    let actions = lifecycle::cleanup(&backend, &mut store, &clock, &opts).await?;
     Ok(print_actions(&actions))
 }
 
@@ -205,7 +206,8 @@ async fn abort_cmd(cli: &Cli, state: &Path, dbs: &[String]) -> Result<i32> {
     let mut store = Store::open(state)?;
     check_backend(cli, &store)?;
     let (backend, clock, _) = connect_for(cli, &plan_regions(&store.plan()?)).await?;
-    let actions = lifecycle::abort(backend.as_ref(), &mut store, &clock, dbs).await?;
+    let backend = RetryReads::new(backend, clock.clone());
+    let actions = lifecycle::abort(&backend, &mut store, &clock, dbs).await?;
     Ok(print_actions(&actions))
 }
 
@@ -367,8 +369,10 @@ async fn apply_cmd(cli: &Cli, plan: Plan, state: &Path, run: &RunArgs) -> Result
     let (backend, clock, _regions) = connect_for(cli, &plan_regions(&plan)).await?;
     let fresh = !state.exists();
     if fresh {
-        // Refuse a plan the world no longer matches, before anything is written.
-        let live = planner::describe_fleet(backend.as_ref(), &plan)
+        // Refuse a plan the world no longer matches, before anything is written. Read-only,
+        // and retried when RDS throttles (a 10,000-instance describe is 100 pages).
+        let reader = ReadOnly::new(backend.clone(), clock.clone());
+        let live = planner::describe_fleet(&reader, &plan)
             .await
             .map_err(|(r, e)| anyhow!(e).context(format!("describing instances in {r}")))?;
         planner::refuse_drift(&plan, &live)?;

@@ -9,4 +9,5 @@ mod common;
 mod engine;
 mod faults;
 mod rollout;
+mod storm;
 mod virtual_time;

@@ -124,7 +124,7 @@ fn copy_world(from: &Path, to: &Path) -> Res<()> {
     Ok(())
 }
 
-/// The sequence number of the world's last trail entry, and of its last mutating one.
+/// The sequence number of the world's last trail entry, and the number of mutating calls.
 fn marks(world: &Path) -> Res<(i64, i64)> {
     Ok(SimBackend::open(world)?.trail_marks()?)
 }
@@ -252,6 +252,12 @@ impl Bench<'_> {
             plan.extend(["--policy", "policy.toml"].map(s));
         }
         self.cli(&d, &world, &plan).await?;
+        // The plan is reviewed before it is applied: let 15 minutes of simulated time pass
+        // (virtual time stands still between processes otherwise).
+        SimBackend::open(&world)?
+            .clock()
+            .sleep(Duration::from_secs(900))
+            .await;
         Ok((d, world))
     }
 
@@ -288,8 +294,12 @@ impl Bench<'_> {
                 r.wall.as_secs_f64(),
                 r.peak_mib()
             ),
-            goal: if big { "10,000 in under 0.5 s and 200 MB" } else { "" },
-            met: big.then(|| r.wall.as_secs_f64() < 0.5 && r.peak_mib() < 200.0),
+            goal: if big {
+                "10,000 in under 0.5 s (load+plan+JSON+report) and 200 MB"
+            } else {
+                ""
+            },
+            met: big.then(|| total_ms < 500.0 && r.peak_mib() < 200.0),
         });
         Ok(())
     }
@@ -386,7 +396,7 @@ impl Bench<'_> {
         }
         child.kill()?; // SIGKILL
         child.wait()?;
-        let (killed_at, mutating_at_kill) = sim.trail_marks()?;
+        let (killed_at, effects_at_kill) = sim.trail_marks()?;
         let resume = [
             "resume",
             "-q",
@@ -401,7 +411,7 @@ impl Bench<'_> {
         let (mut c, _) = self.command("cli", &d, &world, &resume);
         let t = Instant::now();
         let mut child = c.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-        let first = first_new_effect(&sim, &mut child, mutating_at_kill).await;
+        let first = first_new_effect(&sim, &mut child, effects_at_kill).await;
         let _ = child.kill();
         child.wait()?;
         let first = first?.map(|_| t.elapsed());
@@ -563,8 +573,8 @@ fn repeated(f: &RunFigures) -> String {
     }
 }
 
-/// Wait until the world's trail has a mutating call after `after`; `None` if the child ends
-/// first.
+/// Wait until the world's trail has more than `after` mutating calls; `None` if the child
+/// ends first.
 async fn first_new_effect(sim: &SimBackend, child: &mut Child, after: i64) -> Res<Option<()>> {
     loop {
         if sim.trail_marks()?.1 > after {
