@@ -260,6 +260,19 @@ impl SimBackend {
         Ok(())
     }
 
+    /// Set the `DBInstances` quota of `region`: AWS granting a quota increase, or (lower)
+    /// another team taking the headroom. Records nothing in the trail (not an RDS call).
+    pub fn set_instance_quota(&self, region: &str, max: i64) -> Result<(), SimError> {
+        let n = self.lock().execute(
+            "UPDATE quota SET max=?1 WHERE region=?2",
+            params![max, region],
+        )?;
+        if n == 0 {
+            return Err(SimError::BadOption(format!("no region {region}")));
+        }
+        Ok(())
+    }
+
     /// Per-database write-unavailability windows recorded during switchovers.
     pub fn downtime(&self) -> Result<Vec<DowntimeEntry>, SimError> {
         let conn = self.lock();
