@@ -38,6 +38,8 @@ pub enum PlanError {
         recorded: String,
         computed: String,
     },
+    #[error("plan file {path} names something RDS would refuse: {problem}")]
+    Invalid { path: String, problem: String },
     #[error("cannot write plan file {path}: {source}")]
     Write {
         path: String,
@@ -516,7 +518,32 @@ impl Plan {
                 computed: check.plan_id,
             });
         }
+        // A plan made by hand with a matching hash still names only what RDS could have.
+        if let Some(problem) = plan.problems().into_iter().next() {
+            return Err(PlanError::Invalid {
+                path: path.to_string(),
+                problem,
+            });
+        }
         Ok(plan)
+    }
+
+    /// Identifiers and regions RDS would refuse (see [`crate::naming::check_identifier`]).
+    pub fn problems(&self) -> Vec<String> {
+        use crate::naming::{check_identifier, check_region};
+        let mut out = vec![];
+        for d in &self.databases {
+            let ids = std::iter::once(&d.identifier).chain(&d.replicas);
+            for (what, r) in ids
+                .map(|id| (id, check_identifier(id)))
+                .chain(std::iter::once((&d.region, check_region(&d.region))))
+            {
+                if let Err(e) = r {
+                    out.push(format!("{what:?} {e}"));
+                }
+            }
+        }
+        out
     }
 
     pub fn load(path: &Path) -> Result<Plan, PlanError> {

@@ -222,6 +222,12 @@ pub enum PlanningError {
         origin: String,
         known: String,
     },
+    #[error("target {engine}={version} is below the running version of every {engine} database (the oldest runs {oldest}); RDS cannot downgrade: choose a target at or above it")]
+    TargetBelowFleet {
+        engine: String,
+        version: String,
+        oldest: String,
+    },
     #[error("bad class map `{0}`: expected FROM=TO instance-class prefixes, e.g. db.r5=db.r7g")]
     BadClassMap(String),
     #[error("bad storage type `{0}`: expected one of gp2, gp3, io1, io2")]
@@ -318,12 +324,20 @@ fn validate(
             if in_fleet && !rules.blue_green_engines.contains(engine) {
                 continue;
             }
-            let known: BTreeSet<&str> = ctx
+            let mut known: BTreeSet<&str> = ctx
                 .catalog
                 .versions
                 .iter()
                 .map(|v| v.engine.as_str())
                 .collect();
+            if known.is_empty() {
+                // A live catalog holds only the engines asked for: name the ones rdsfleet upgrades.
+                known = rules
+                    .blue_green_engines
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+            }
             return Err(PlanningError::UnknownEngine {
                 engine: engine.clone(),
                 known: known.into_iter().collect::<Vec<_>>().join(", "),
@@ -342,6 +356,38 @@ fn validate(
                 known: majors.into_iter().collect::<Vec<_>>().join(", "),
             });
         }
+        below_fleet(inventory, ctx, engine, wanted)?;
+    }
+    Ok(())
+}
+
+/// A target below the running version of every database of its engine is a mistake, not a
+/// plan (each database alone would only be blocked with `target-below-current`).
+fn below_fleet(
+    inventory: &[DbInstance],
+    ctx: &PlanContext,
+    engine: &str,
+    wanted: &str,
+) -> Result<(), PlanningError> {
+    let running: BTreeSet<&str> = inventory
+        .iter()
+        .filter(|d| d.engine == engine)
+        .map(|d| d.engine_version.as_str())
+        .collect();
+    let below = |v: &&str| {
+        paths::resolve(&ctx.catalog, engine, v, wanted) == paths::Resolution::BelowCurrent
+    };
+    if !running.is_empty() && running.iter().all(below) {
+        let oldest = running
+            .iter()
+            .min_by(|a, b| crate::domain::cmp_versions(a, b))
+            .copied()
+            .unwrap_or_default();
+        return Err(PlanningError::TargetBelowFleet {
+            engine: engine.to_string(),
+            version: wanted.to_string(),
+            oldest: oldest.to_string(),
+        });
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod engine;
 mod faults;
+mod hostile;
 mod rollout;
 mod storm;
 mod virtual_time;
