@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod domain;
 pub mod engine;
+pub mod files;
 pub mod iam;
 pub mod inventory;
 pub mod lifecycle;

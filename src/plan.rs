@@ -570,17 +570,18 @@ impl Plan {
     }
 }
 
-/// Write a file atomically: write a sibling temp file, fsync, rename over the target.
+/// Write a file atomically: write a sibling temp file, fsync, rename over the target. The file
+/// is private (0600, missing directories 0700: see `crate::files`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)?;
+            crate::files::create_private_dir_all(dir)?;
         }
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = crate::files::create_private_file(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

@@ -11,6 +11,8 @@
 mod cli;
 #[path = "moto/harness.rs"]
 mod harness;
+#[path = "moto/secrets.rs"]
+mod secrets;
 
 use harness::{Moto, REGION};
 use rdsfleet::backend::aws::{AwsBackend, AwsOptions};

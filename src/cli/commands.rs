@@ -249,7 +249,7 @@ fn sim_cmd(cli: &Cli, cmd: &SimCmd) -> Result<i32> {
             };
             if let Some(dir) = cli.sim_world.parent() {
                 if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)
+                    crate::files::create_private_dir_all(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                 }
             }
@@ -460,7 +460,7 @@ async fn demo(
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir)?;
+    crate::files::create_private_dir_all(dir)?;
     let world = dir.join("sim-world.sqlite");
     // Every upgrade keeps its old instance until cleanup, so a fleet-wide blue/green needs
     // DBInstances quota for twice the fleet: the demo models an operator who raised it first.
@@ -497,7 +497,10 @@ async fn demo(
     )?;
     let plan_path = dir.join("plan.json");
     plan.save(&plan_path)?;
-    std::fs::write(dir.join("plan.md"), report::render_markdown(&plan))?;
+    crate::plan::write_atomic(
+        &dir.join("plan.md"),
+        report::render_markdown(&plan).as_bytes(),
+    )?;
     out(&format!("== plan ==\n{}", report::render_text(&plan)));
     let state = dir.join("state.sqlite");
     let store = Store::create_or_open(&state, &plan, "sim", clock.now())?;
@@ -515,7 +518,8 @@ async fn demo(
     ));
     let run_report = dir.join("run-report.md");
     let md = crate::runreport::render(&plan, &store.databases()?, &store.resources()?);
-    std::fs::write(&run_report, md).with_context(|| format!("writing {}", run_report.display()))?;
+    crate::plan::write_atomic(&run_report, md.as_bytes())
+        .with_context(|| format!("writing {}", run_report.display()))?;
     let sim = SimBackend::open(&world)?;
     let trail = sim.trail(false)?;
     let mutating = trail.iter().filter(|t| t.mutating).count();

@@ -70,6 +70,10 @@ pub fn open(path: &Path, create: bool) -> Result<Connection, SimError> {
         }
         _ => SimError::Sqlite(e),
     };
+    if create {
+        // The world is private like a state file (see `crate::files`).
+        let _ = crate::files::ensure_private_file(path);
+    }
     let conn = Connection::open(path).map_err(corrupt)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(corrupt)?;

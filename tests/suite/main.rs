@@ -10,5 +10,6 @@ mod engine;
 mod faults;
 mod hostile;
 mod rollout;
+mod security;
 mod storm;
 mod virtual_time;
