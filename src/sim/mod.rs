@@ -57,7 +57,8 @@
 //! instances in a region has had its quota raised), unless `instance_quota` is given, which
 //! then applies as is. Green instances count against it; a creation that would exceed it fails
 //! with `InstanceQuotaExceeded`. `describe_instance_quota` reads it the way
-//! `DescribeAccountAttributes` reports it (used and max).
+//! `DescribeAccountAttributes` reports it (used and max). [`SimBackend::set_instance_quota`]
+//! changes it later (AWS granting an increase, or another team taking the headroom).
 //!
 //! # Prerequisites of CreateBlueGreenDeployment (AWS codes)
 //!
