@@ -239,6 +239,36 @@ impl SimBackend {
         Ok((last, mutating))
     }
 
+    /// Every call after `after_seq`, in order, handed to `f` one at a time (a trail of
+    /// millions of calls need not fit in memory).
+    pub fn each_call_after(
+        &self,
+        after_seq: i64,
+        mut f: impl FnMut(TrailEntry),
+    ) -> Result<(), SimError> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT seq, at, region, action, resource, params, mutating, outcome FROM trail
+             WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let mut rows = st.query([after_seq])?;
+        while let Some(r) = rows.next()? {
+            let at: Millis = r.get(1)?;
+            f(TrailEntry {
+                seq: r.get(0)?,
+                at,
+                time: rfc3339(at),
+                region: r.get(2)?,
+                action: r.get(3)?,
+                resource: r.get(4)?,
+                params: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null),
+                mutating: r.get::<_, i64>(6)? != 0,
+                outcome: r.get(7)?,
+            });
+        }
+        Ok(())
+    }
+
     /// Counts over the whole trail.
     pub fn trail_summary(&self) -> Result<TrailSummary, SimError> {
         let mut s = TrailSummary::default();

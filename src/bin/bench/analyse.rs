@@ -45,18 +45,10 @@ pub fn analyse(
     limits: Option<&Limits>,
 ) -> Res<RunFigures> {
     let sim = SimBackend::open(world)?;
-    let trail: Vec<TrailEntry> = sim
-        .trail(false)?
-        .into_iter()
-        .filter(|t| t.seq > since_seq)
-        .collect();
     let store = Store::open(state)?;
     let plan = store.plan()?;
     let rows = store.databases()?;
     let mut f = RunFigures {
-        calls: trail.len(),
-        mutating: trail.iter().filter(|t| t.mutating).count(),
-        throttled: trail.iter().filter(|t| t.outcome == "Throttling").count(),
         planned: plan.databases.len(),
         done: rows.iter().filter(|r| r.state == DbState::Done).count(),
         not_done: rows
@@ -70,26 +62,33 @@ pub fn analyse(
             .count(),
         ..RunFigures::default()
     };
+    // One pass over the trail, which may hold millions of calls (the naive poller's).
     let mut per_region: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for t in &trail {
+    let mut made: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut first_effect: HashMap<(String, String), i64> = HashMap::new();
+    let mut start = None;
+    sim.each_call_after(since_seq, |t| {
+        start.get_or_insert(t.at);
+        f.calls += 1;
+        f.mutating += t.mutating as usize;
+        f.throttled += (t.outcome == "Throttling") as usize;
         per_region.entry(t.region.clone()).or_default().push(t.at);
-    }
+        if t.mutating && took_effect(&t) {
+            let key = (t.action, t.resource);
+            first_effect.entry(key.clone()).or_insert(t.at);
+            *made.entry(key).or_default() += 1;
+        }
+    })?;
     f.peak_1s = per_region
         .iter()
         .map(|(r, times)| (r.clone(), peak_in_window(times, 1000)))
         .collect();
-    let mut made: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for t in trail.iter().filter(|t| t.mutating && took_effect(t)) {
-        *made
-            .entry((t.action.clone(), t.resource.clone()))
-            .or_default() += 1;
-    }
     f.repeated = made
         .into_iter()
         .filter(|(_, n)| *n > 1)
         .map(|((a, r), n)| format!("{a} {r} x{n}"))
         .collect();
-    let start = trail.first().map(|t| t.at).unwrap_or(0);
+    let start = start.unwrap_or(0);
     let end = rows
         .iter()
         .filter(|r| r.state == DbState::Done)
@@ -98,7 +97,7 @@ pub fn analyse(
         .unwrap_or(start);
     f.makespan_ms = end - start;
     if let Some(limits) = limits {
-        let work = intrinsic_work(&plan, &rows, &trail, &sim.milestones()?);
+        let work = intrinsic_work(&plan, &rows, &first_effect, &sim.milestones()?);
         f.bound_ms = Some(lower_bound(&work, limits));
     }
     Ok(f)
@@ -108,14 +107,14 @@ pub fn analyse(
 fn intrinsic_work(
     plan: &Plan,
     rows: &[rdsfleet::store::DbRow],
-    trail: &[TrailEntry],
+    first_effect: &HashMap<(String, String), i64>,
     milestones: &[Milestone],
 ) -> Vec<Work> {
     // First call that took effect, per (action, resource); first milestone per (kind, resource).
-    let mut called: HashMap<(&str, &str), i64> = HashMap::new();
-    for t in trail.iter().filter(|t| took_effect(t)) {
-        called.entry((&t.action, &t.resource)).or_insert(t.at);
-    }
+    let called: HashMap<(&str, &str), i64> = first_effect
+        .iter()
+        .map(|((a, r), at)| ((a.as_str(), r.as_str()), *at))
+        .collect();
     let mut reached: HashMap<(&str, &str), i64> = HashMap::new();
     let mut bgd_id: HashMap<&str, &str> = HashMap::new();
     for m in milestones {
