@@ -1,6 +1,7 @@
 //! Time, injected. Nothing in the library reads the wall clock or sleeps except through a
 //! [`Clock`], so tests drive time with [`ManualClock`] and never sleep for real, and the
-//! simulator runs on [`ScaledClock`] (simulated time = wall time x speed).
+//! simulator runs on [`ScaledClock`] (simulated time = wall time x speed) or, at
+//! `--speed max`, on [`VirtualClock`] (time jumps to the end of every sleep).
 //!
 //! Timestamps are milliseconds since the Unix epoch ([`Millis`]).
 
@@ -106,6 +107,69 @@ impl Clock for ManualClock {
     }
 }
 
+/// Virtual time (`--speed max`): time stands still while the engine works and jumps to the end
+/// of every sleep at once, the moment the engine waits. The engine is idle exactly while it
+/// sleeps (it runs on one task, and the simulator changes only when it is called), so each
+/// sleep ending is the next event due, and a rollout runs as fast as the CPU allows with the
+/// simulated makespan it would have at real speed.
+///
+/// It is a [`ManualClock`] (same seed and same calls give the same run, to the millisecond)
+/// plus an optional `persist` hook that the new time is handed to before any caller can see
+/// it. The simulator stores it in its world file, so a process started later (a `resume`
+/// after `kill -9`) continues the same timeline from where the killed one had got to.
+///
+/// Concurrent sleepers each advance the shared time by their own duration, as on a
+/// `ManualClock`: the model is one engine task waiting at a time.
+#[derive(Clone)]
+pub struct VirtualClock {
+    inner: ManualClock,
+    persist: Option<Arc<PersistFn>>,
+}
+
+/// Where a [`VirtualClock`] saves its time (the simulator's world file).
+pub type PersistFn = dyn Fn(Millis) + Send + Sync;
+
+impl VirtualClock {
+    pub fn new(start: Millis) -> Self {
+        VirtualClock {
+            inner: ManualClock::new(start),
+            persist: None,
+        }
+    }
+    /// Save every new time through `f` before it becomes visible.
+    pub fn persisted(start: Millis, f: Arc<PersistFn>) -> Self {
+        VirtualClock {
+            inner: ManualClock::new(start),
+            persist: Some(f),
+        }
+    }
+    /// Move forward to `t` if it is later (another process on the same world got further).
+    pub fn catch_up(&self, t: Millis) {
+        self.inner.now.fetch_max(t, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for VirtualClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualClock")
+            .field("now", &self.inner.now())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Clock for VirtualClock {
+    fn now(&self) -> Millis {
+        self.inner.now()
+    }
+    async fn sleep(&self, d: Duration) {
+        if let Some(p) = &self.persist {
+            p(self.inner.now() + d.as_millis() as Millis);
+        }
+        self.inner.sleep(d).await
+    }
+}
+
 /// Format epoch milliseconds as RFC 3339 UTC (`2026-11-21T23:21:59Z`).
 pub fn rfc3339(ms: Millis) -> String {
     let secs = ms.div_euclid(1000);
@@ -183,6 +247,29 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(weekday(t), 5); // Saturday
         assert_eq!(minute_of_day(t), 23 * 60 + 21);
+    }
+
+    #[tokio::test]
+    async fn virtual_clock_is_a_manual_clock_that_saves_its_time_first() {
+        let saved = Arc::new(AtomicI64::new(0));
+        let s2 = saved.clone();
+        let v = VirtualClock::persisted(
+            1000,
+            Arc::new(move |t| {
+                s2.store(t, Ordering::SeqCst);
+            }),
+        );
+        let m = ManualClock::new(1000);
+        for d in [5, 30_000, 1, 7_250] {
+            v.sleep(Duration::from_millis(d)).await;
+            m.sleep(Duration::from_millis(d)).await;
+            assert_eq!(v.now(), m.now());
+            assert_eq!(saved.load(Ordering::SeqCst), v.now(), "saved before seen");
+        }
+        v.catch_up(10);
+        assert_eq!(v.now(), m.now(), "never goes back");
+        v.catch_up(m.now() + 60_000);
+        assert_eq!(v.now(), m.now() + 60_000);
     }
 
     #[tokio::test]

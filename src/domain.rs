@@ -32,7 +32,9 @@ pub fn is_managed(tags: &Tags, plan_id: Option<&str>) -> bool {
 
 /// A DB parameter group attached to an instance, with its apply status (`in-sync`,
 /// `pending-reboot`, `applying`).
+// Inventory files are read into these types: a misspelt field is refused, never ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ParameterGroupStatus {
     pub name: String,
     pub apply_status: String,
@@ -47,6 +49,7 @@ pub struct ParameterGroupStatus {
 
 /// One RDS DB instance as rdsfleet needs to know it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DbInstance {
     pub region: String,
     pub identifier: String,
@@ -243,6 +246,7 @@ impl ParameterGroup {
 
 /// One parameter of a parameter group as `DescribeDBParameters` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Parameter {
     pub name: String,
     pub value: Option<String>,

@@ -272,6 +272,8 @@ pub struct Executor {
     budget: ApiBudget,
     calls: u64,
     throttled: bool,
+    /// Attempts of a describe before its retryable error is returned (1: no retry).
+    read_attempts: u32,
 }
 
 impl Executor {
@@ -282,6 +284,43 @@ impl Executor {
             budget,
             calls: 0,
             throttled: false,
+            read_attempts: 1,
+        }
+    }
+
+    /// Retry describes that fail with a retryable error (throttled, transient) up to
+    /// `attempts` times in all, with exponential backoff on the clock; every attempt takes its
+    /// own token. For `cleanup` and `abort`, which must not stop on one throttled describe;
+    /// the engine does not need it (the next tick describes again).
+    pub fn with_read_retries(mut self, attempts: u32) -> Self {
+        self.read_attempts = attempts.max(1);
+        self
+    }
+
+    /// One describe through the budget, retried per [`Executor::with_read_retries`].
+    async fn read<T, F, Fut>(&mut self, region: &str, paged: bool, call: F) -> BResult<Vec<T>>
+    where
+        F: Fn(Arc<dyn RdsBackend>) -> Fut,
+        Fut: std::future::Future<Output = BResult<Vec<T>>>,
+    {
+        let mut attempt = 0;
+        loop {
+            self.token(region).await;
+            let r = call(self.backend.clone()).await;
+            if paged {
+                self.note_pages(region, &r);
+            } else {
+                self.note(&r);
+            }
+            match r {
+                Err(e) if e.is_retryable() && attempt + 1 < self.read_attempts => {
+                    attempt += 1;
+                    let wait = std::time::Duration::from_millis(500 << attempt.min(5));
+                    tracing::debug!(region, error = %e, attempt, "describe failed; retrying");
+                    self.clock.sleep(wait).await;
+                }
+                r => return r,
+            }
         }
     }
 
@@ -325,10 +364,10 @@ impl Executor {
         region: &str,
         q: &InstanceQuery,
     ) -> BResult<Vec<DbInstance>> {
-        self.token(region).await;
-        let r = self.backend.describe_instances(region, q).await;
-        self.note_pages(region, &r);
-        r
+        self.read(region, true, |b| async move {
+            b.describe_instances(region, q).await
+        })
+        .await
     }
 
     pub async fn describe_snapshots(
@@ -336,10 +375,10 @@ impl Executor {
         region: &str,
         q: &SnapshotQuery,
     ) -> BResult<Vec<Snapshot>> {
-        self.token(region).await;
-        let r = self.backend.describe_snapshots(region, q).await;
-        self.note_pages(region, &r);
-        r
+        self.read(region, true, |b| async move {
+            b.describe_snapshots(region, q).await
+        })
+        .await
     }
 
     pub async fn describe_blue_green(
@@ -347,10 +386,10 @@ impl Executor {
         region: &str,
         q: &BlueGreenQuery,
     ) -> BResult<Vec<BlueGreen>> {
-        self.token(region).await;
-        let r = self.backend.describe_blue_green(region, q).await;
-        self.note_pages(region, &r);
-        r
+        self.read(region, true, |b| async move {
+            b.describe_blue_green(region, q).await
+        })
+        .await
     }
 
     pub async fn describe_parameter_groups(
@@ -358,17 +397,17 @@ impl Executor {
         region: &str,
         names: &[String],
     ) -> BResult<Vec<ParameterGroup>> {
-        self.token(region).await;
-        let r = self.backend.describe_parameter_groups(region, names).await;
-        self.note_pages(region, &r);
-        r
+        self.read(region, true, |b| async move {
+            b.describe_parameter_groups(region, names).await
+        })
+        .await
     }
 
     pub async fn describe_integrations(&mut self, region: &str) -> BResult<Vec<Integration>> {
-        self.token(region).await;
-        let r = self.backend.describe_integrations(region).await;
-        self.note_pages(region, &r);
-        r
+        self.read(region, true, |b| async move {
+            b.describe_integrations(region).await
+        })
+        .await
     }
 
     pub async fn describe_log_files(
@@ -376,10 +415,10 @@ impl Executor {
         region: &str,
         instance: &str,
     ) -> BResult<Vec<LogFile>> {
-        self.token(region).await;
-        let r = self.backend.describe_log_files(region, instance).await;
-        self.note(&r);
-        r
+        self.read(region, false, |b| async move {
+            b.describe_log_files(region, instance).await
+        })
+        .await
     }
 
     /// One log file's text (its portions are fetched by the backend; charged as one call).
@@ -576,4 +615,56 @@ async fn call_once(b: &dyn RdsBackend, region: &str, effect: &Effect) -> BResult
             EffectOk::Done
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::sim::{init_world, InitOptions, SimBackend};
+
+    /// Describes retried on a retryable error, every attempt through the budget (each one a
+    /// token, so `calls()` counts it); an executor without retries returns the first error.
+    #[tokio::test]
+    async fn read_retries_are_charged_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite");
+        let opts = InitOptions {
+            databases: 3,
+            clean: true,
+            ..Default::default()
+        };
+        init_world(&path, &opts, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let sim = Arc::new(SimBackend::open_with_clock(&path, clock.clone()).unwrap());
+        // Every call fails once in two on average.
+        sim.set_faults("5xx=0.5").unwrap();
+        let budget = || ApiBudget::new(1000.0, 1.0);
+        let mut retrying =
+            Executor::new(sim.clone(), clock.clone(), budget()).with_read_retries(30);
+        let before = sim.trail(false).unwrap().len();
+        for _ in 0..5 {
+            retrying
+                .describe_instances("us-east-1", &InstanceQuery::default())
+                .await
+                .unwrap();
+        }
+        let made = sim.trail(false).unwrap().len() - before;
+        assert_eq!(
+            retrying.calls() as usize,
+            made,
+            "every attempt took a token"
+        );
+        assert!(made > 5, "no describe failed: the test tests nothing");
+        let mut once = Executor::new(sim.clone(), clock, budget());
+        let mut failed = 0;
+        for _ in 0..32 {
+            failed += once
+                .describe_instances("us-east-1", &InstanceQuery::default())
+                .await
+                .is_err() as usize;
+        }
+        assert_eq!(once.calls(), 32, "no retry without with_read_retries");
+        assert!(failed > 0);
+    }
 }

@@ -29,6 +29,12 @@ pub enum InventoryError {
         path: String,
         source: serde_json::Error,
     },
+    #[error("inventory file {path} has {count} problem(s) RDS would never report: {problems}")]
+    Invalid {
+        path: String,
+        count: usize,
+        problems: String,
+    },
     #[error("discovery failed in region {region}: {source}")]
     Backend {
         region: String,
@@ -280,7 +286,149 @@ pub fn load(path: &Path) -> Result<Vec<DbInstance>, InventoryError> {
         path: p.clone(),
         source: e,
     })?;
-    serde_json::from_str(&text).map_err(|e| InventoryError::Parse { path: p, source: e })
+    parse(&p, &text)
+}
+
+/// Parse and check inventory text (`path` names it in errors). Unknown fields are refused (a
+/// misspelt `deletion_protection` must not read as `false`), and so is anything RDS would not
+/// report: see [`problems`].
+pub fn parse(path: &str, text: &str) -> Result<Vec<DbInstance>, InventoryError> {
+    let inv: Vec<DbInstance> = serde_json::from_str(text).map_err(|e| InventoryError::Parse {
+        path: path.to_string(),
+        source: e,
+    })?;
+    let found = problems(&inv);
+    if found.is_empty() {
+        Ok(inv)
+    } else {
+        Err(InventoryError::Invalid {
+            path: path.to_string(),
+            count: found.len(),
+            problems: found.into_iter().take(10).collect::<Vec<_>>().join("; "),
+        })
+    }
+}
+
+/// RDS's documented limits: allocated storage up to 64 TiB, backup retention 0 to 35 days,
+/// tag keys up to 128 characters and values up to 256.
+const MAX_STORAGE_GIB: i32 = 65_536;
+const MAX_BACKUP_RETENTION_DAYS: i32 = 35;
+const MAX_TAG_KEY: usize = 128;
+const MAX_TAG_VALUE: usize = 256;
+
+/// What in an inventory RDS would never have reported: identifiers and names RDS refuses
+/// ([`crate::naming::check_identifier`]), malformed regions and ARNs, impossible sizes,
+/// duplicate instances. One line per problem, naming the instance.
+pub fn problems(instances: &[DbInstance]) -> Vec<String> {
+    use crate::naming::{check_identifier, check_rds_name, check_region};
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, d) in instances.iter().enumerate() {
+        let who = format!("instance #{} ({:?} in {:?})", i + 1, d.identifier, d.region);
+        let mut bad = |what: &str, why: String| out.push(format!("{who}: {what} {why}"));
+        if let Err(e) = check_region(&d.region) {
+            bad("region", e);
+        }
+        if let Err(e) = check_identifier(&d.identifier) {
+            bad("identifier", e);
+        }
+        if !seen.insert((&d.region, &d.identifier)) {
+            bad("identifier", "appears twice in this region".into());
+        }
+        if !d.arn.is_empty() && !arn_names(&d.arn, &d.region, &d.identifier) {
+            bad("arn", format!("{:?} is not this instance's ARN", d.arn));
+        }
+        if !token(&d.engine, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+        }) {
+            bad("engine", format!("{:?} is not an engine name", d.engine));
+        }
+        if !token(&d.engine_version, |c| {
+            c.is_ascii_alphanumeric() || c == '.' || c == '-'
+        }) {
+            bad(
+                "engine_version",
+                format!("{:?} is not a version", d.engine_version),
+            );
+        }
+        if !d.instance_class.starts_with("db.")
+            || !token(&d.instance_class, |c| c.is_ascii_alphanumeric() || c == '.')
+        {
+            bad(
+                "instance_class",
+                format!("{:?} is not a DB instance class", d.instance_class),
+            );
+        }
+        if !(0..=MAX_STORAGE_GIB).contains(&d.allocated_storage_gib) {
+            bad(
+                "allocated_storage_gib",
+                format!(
+                    "{} is outside 0..={MAX_STORAGE_GIB}",
+                    d.allocated_storage_gib
+                ),
+            );
+        }
+        if !(0..=MAX_BACKUP_RETENTION_DAYS).contains(&d.backup_retention_period) {
+            bad(
+                "backup_retention_period",
+                format!(
+                    "{} is outside 0..={MAX_BACKUP_RETENTION_DAYS} days",
+                    d.backup_retention_period
+                ),
+            );
+        }
+        for g in &d.parameter_groups {
+            // AWS's own default groups are the only names with a dot (`default.mysql5.7`).
+            let r = match g.name.strip_prefix("default.") {
+                Some(fam) if token(fam, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-') => {
+                    Ok(())
+                }
+                _ => check_rds_name(&g.name, crate::naming::PARAMETER_GROUP_MAX),
+            };
+            if let Err(e) = r {
+                bad("parameter group", format!("{:?} {e}", g.name));
+            }
+        }
+        for r in d.read_replica_source.iter().chain(&d.read_replicas) {
+            let ok = check_identifier(r).is_ok() || r.starts_with("arn:aws");
+            if !ok || r.chars().any(char::is_control) {
+                bad(
+                    "replica link",
+                    format!("{r:?} is neither an identifier nor an ARN"),
+                );
+            }
+        }
+        for (k, v) in &d.tags {
+            let ctl = k.chars().chain(v.chars()).any(char::is_control);
+            if k.is_empty()
+                || k.chars().count() > MAX_TAG_KEY
+                || v.chars().count() > MAX_TAG_VALUE
+                || ctl
+            {
+                bad("tag", format!("{k:?} breaks RDS's tag limits (key 1..={MAX_TAG_KEY}, value up to {MAX_TAG_VALUE} characters, no control characters)"));
+            }
+        }
+    }
+    out
+}
+
+/// Non-empty, at most 64 characters, every character allowed by `ok`.
+fn token(s: &str, ok: impl Fn(char) -> bool) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(ok)
+}
+
+/// `arn:PARTITION:rds:REGION:ACCOUNT:db:IDENTIFIER` of this instance.
+fn arn_names(arn: &str, region: &str, identifier: &str) -> bool {
+    let p: Vec<&str> = arn.split(':').collect();
+    p.len() == 7
+        && p[0] == "arn"
+        && p[1].starts_with("aws")
+        && p[2] == "rds"
+        && p[3] == region
+        && p[4].len() == 12
+        && p[4].chars().all(|c| c.is_ascii_digit())
+        && p[5] == "db"
+        && p[6] == identifier
 }
 
 /// The inventory file format: a pretty JSON array, newline-terminated.
@@ -870,5 +1018,74 @@ mod tests {
             t.contains("REGION") && t.contains("default.mysql5.7 (in-sync)"),
             "{t}"
         );
+    }
+
+    /// One `check` per rule: a valid instance with one thing changed is refused, naming it.
+    fn check_problem(change: impl Fn(&mut DbInstance), needle: &str) {
+        let mut d = db("us-east-1", "orders-db");
+        change(&mut d);
+        let text = to_json(&[d]);
+        match parse("inv.json", &text) {
+            Err(InventoryError::Invalid { problems, .. }) => {
+                assert!(problems.contains(needle), "{needle}: {problems}")
+            }
+            other => panic!("{needle}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn inventories_rds_would_never_report_are_refused() {
+        assert!(parse("inv.json", &to_json(&[db("us-east-1", "orders-db")])).is_ok());
+        check_problem(
+            |d| d.identifier = "../../etc/passwd; rm -rf /".into(),
+            "identifier",
+        );
+        check_problem(|d| d.identifier = "Orders".into(), "lower case");
+        check_problem(|d| d.identifier = "a".repeat(64), "1 to 63");
+        check_problem(|d| d.region = "us-east-1; rm".into(), "region");
+        check_problem(
+            |d| d.arn = "arn:aws:rds:us-east-1:123456789012:db:other".into(),
+            "arn",
+        );
+        check_problem(|d| d.engine = "My SQL".into(), "engine");
+        check_problem(|d| d.engine_version = "".into(), "engine_version");
+        check_problem(|d| d.instance_class = "r5.large".into(), "instance_class");
+        check_problem(|d| d.allocated_storage_gib = -1, "allocated_storage_gib");
+        check_problem(
+            |d| d.allocated_storage_gib = i32::MAX,
+            "allocated_storage_gib",
+        );
+        check_problem(
+            |d| d.backup_retention_period = 36,
+            "backup_retention_period",
+        );
+        check_problem(
+            |d| d.parameter_groups[0].name = "my_group".into(),
+            "parameter group",
+        );
+        check_problem(
+            |d| d.read_replicas = vec!["$(reboot)".into()],
+            "replica link",
+        );
+        check_problem(
+            |d| {
+                d.tags.insert("k".repeat(129), "v".into());
+            },
+            "tag",
+        );
+        let two = to_json(&[db("us-east-1", "a"), db("us-east-1", "a")]);
+        let e = parse("inv.json", &two).unwrap_err().to_string();
+        assert!(e.contains("appears twice"), "{e}");
+        // The same identifier in two regions is two instances.
+        assert!(parse(
+            "inv.json",
+            &to_json(&[db("us-east-1", "a"), db("eu-west-1", "a")])
+        )
+        .is_ok());
+        // A misspelt field is refused, not read as its default.
+        let typo = to_json(&[db("us-east-1", "a")])
+            .replace("\"deletion_protection\"", "\"deletion_protecton\"");
+        let e = parse("inv.json", &typo).unwrap_err().to_string();
+        assert!(e.contains("unknown field `deletion_protecton`"), "{e}");
     }
 }

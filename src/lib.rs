@@ -9,6 +9,7 @@ pub mod diagnosis;
 pub mod domain;
 pub mod effects;
 pub mod engine;
+pub mod files;
 pub mod htmlpage;
 pub mod iam;
 pub mod inventory;

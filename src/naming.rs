@@ -70,6 +70,63 @@ pub fn sanitize(s: &str) -> String {
     out
 }
 
+/// Check a DB instance identifier against RDS's rules (CreateDBInstance,
+/// `DBInstanceIdentifier`: "Must contain from 1 to 63 letters, numbers, or hyphens. First
+/// character must be a letter. Can't end with a hyphen or contain two consecutive hyphens.
+/// ... stored as a lowercase string"). RDS reports identifiers in lowercase, so an
+/// upper-case one did not come from RDS. `Err` says what is wrong.
+pub fn check_identifier(id: &str) -> Result<(), String> {
+    check_rds_name(id, 63)?;
+    if id.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(
+            "has upper-case letters (RDS stores and reports identifiers in lower case)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Check a name rdsfleet gives RDS (snapshot, deployment, parameter group) against the same
+/// rules, with its own maximum length ([`SNAPSHOT_MAX`], [`BLUE_GREEN_MAX`],
+/// [`PARAMETER_GROUP_MAX`]).
+pub fn check_rds_name(name: &str, max: usize) -> Result<(), String> {
+    if name.is_empty() || name.len() > max {
+        return Err(format!("must be 1 to {max} characters, has {}", name.len()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(format!(
+            "has {c:?}: only letters, digits and hyphens are allowed"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err("must start with a letter".into());
+    }
+    if name.ends_with('-') || name.contains("--") {
+        return Err("must not end with a hyphen or contain two hyphens in a row".into());
+    }
+    Ok(())
+}
+
+/// Check the shape of an AWS region name (`us-east-1`, `us-gov-west-1`, `ap-southeast-2`).
+pub fn check_region(region: &str) -> Result<(), String> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].len() <= 2
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err("is not an AWS region name (like us-east-1)".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +152,61 @@ mod tests {
         assert!(valid(&pg, 255), "{pg}");
         assert_eq!(pg, "rf0123456789-mysql8-0-shared-params-v2");
         assert!(valid(&snapshot_name("rf0123456789", "orders-db"), 255));
+    }
+
+    #[test]
+    fn identifiers_are_checked_against_rds_rules() {
+        for ok in [
+            "a",
+            "orders-db",
+            "db-00001",
+            &format!("a{}", "b".repeat(62)),
+        ] {
+            assert_eq!(check_identifier(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "1 to 63"),
+            (&"a".repeat(64), "1 to 63"),
+            ("1db", "start with a letter"),
+            ("-db", "start with a letter"),
+            ("db-", "end with a hyphen"),
+            ("db--x", "two hyphens"),
+            ("db_x", "only letters"),
+            ("../../etc/passwd; rm -rf /", "only letters"),
+            ("Orders", "lower case"),
+            ("dé", "only letters"),
+        ] {
+            let e = check_identifier(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "ap-southeast-2",
+            "il-central-1",
+        ] {
+            assert_eq!(check_region(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1a",
+            "u-east-1",
+            "us--1",
+            "../x-1",
+        ] {
+            assert!(check_region(bad).is_err(), "{bad}");
+        }
+        // Every name rdsfleet makes passes its own check.
+        let long = "x".repeat(300);
+        assert_eq!(
+            check_rds_name(&blue_green_name("rf01", &long), BLUE_GREEN_MAX),
+            Ok(())
+        );
+        assert_eq!(
+            check_rds_name(&snapshot_name("rf01", &long), SNAPSHOT_MAX),
+            Ok(())
+        );
     }
 }

@@ -38,6 +38,8 @@ pub enum PlanError {
         recorded: String,
         computed: String,
     },
+    #[error("plan file {path} names something RDS would refuse: {problem}")]
+    Invalid { path: String, problem: String },
     #[error("cannot write plan file {path}: {source}")]
     Write {
         path: String,
@@ -558,6 +560,13 @@ impl Plan {
                 computed,
             });
         }
+        // A plan made by hand with a matching hash still names only what RDS could have.
+        if let Some(problem) = plan.problems().into_iter().next() {
+            return Err(PlanError::Invalid {
+                path: path.to_string(),
+                problem,
+            });
+        }
         Ok(plan)
     }
 
@@ -574,6 +583,24 @@ impl Plan {
             });
         }
         Ok(())
+    }
+
+    /// Identifiers and regions RDS would refuse (see [`crate::naming::check_identifier`]).
+    pub fn problems(&self) -> Vec<String> {
+        use crate::naming::{check_identifier, check_region};
+        let mut out = vec![];
+        for d in &self.databases {
+            let ids = std::iter::once(&d.identifier).chain(&d.replicas);
+            for (what, r) in ids
+                .map(|id| (id, check_identifier(id)))
+                .chain(std::iter::once((&d.region, check_region(&d.region))))
+            {
+                if let Err(e) = r {
+                    out.push(format!("{what:?} {e}"));
+                }
+            }
+        }
+        out
     }
 
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
@@ -615,17 +642,18 @@ impl Plan {
     }
 }
 
-/// Write a file atomically: write a sibling temp file, fsync, rename over the target.
+/// Write a file atomically: write a sibling temp file, fsync, rename over the target. The file
+/// is private (0600, missing directories 0700: see `crate::files`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)?;
+            crate::files::create_private_dir_all(dir)?;
         }
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = crate::files::create_private_file(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

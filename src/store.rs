@@ -322,9 +322,11 @@ impl Store {
     pub fn create_or_open(path: &Path, plan: &Plan, backend: &str, now: Millis) -> SResult<Store> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                let _ = std::fs::create_dir_all(dir);
+                let _ = crate::files::create_private_dir_all(dir);
             }
         }
+        // Created 0600 (SQLite would use the umask); failures show up as SQLite's own error.
+        let _ = crate::files::ensure_private_file(path);
         let mut s = Store::open_conn(path)?;
         s.migrate()?;
         if let Some(found) = s.meta("plan_id")? {

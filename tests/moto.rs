@@ -15,6 +15,8 @@ mod cli;
 mod estate;
 #[path = "moto/harness.rs"]
 mod harness;
+#[path = "moto/secrets.rs"]
+mod secrets;
 
 use harness::{Moto, REGION};
 use rdsfleet::backend::aws::{AwsBackend, AwsOptions};

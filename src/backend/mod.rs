@@ -3,7 +3,9 @@
 //! [`RdsBackend`] speaks domain types (see [`crate::domain`]), never SDK structs. Two things
 //! implement it: the AWS adapter (`aws`, the only module that names `aws_sdk_rds`) and the
 //! embedded simulator ([`crate::sim`]). [`Wrapped`] puts a [`Hook`] around either: the
-//! production guard [`readonly::ReadOnly`] and the test wrapper [`crash::CrashAfter`].
+//! production guard [`readonly::ReadOnly`] (dry-run code's reads, retried) and the test
+//! wrapper [`crash::CrashAfter`]. Cleanup and abort retry their describes in
+//! [`crate::effects::Executor`], where every attempt takes a budget token.
 //!
 //! Errors are classified once, by the implementation, into [`ErrorKind`]; callers decide
 //! what to do from the kind alone and never look at message text.

@@ -39,19 +39,28 @@ impl Hook for ReadOnlyGuard {
                     format!("dry-run code may not change anything ({op} refused)"),
                 ));
             }
-            let mut attempt = 0;
-            loop {
-                match call().await {
-                    Err(e) if e.is_retryable() && attempt + 1 < READ_ATTEMPTS => {
-                        attempt += 1;
-                        let wait = std::time::Duration::from_millis(500 << attempt.min(5));
-                        tracing::debug!(%op, error = %e, attempt, "read failed; retrying");
-                        self.clock.sleep(wait).await;
-                    }
-                    r => return r,
-                }
-            }
+            retry_read(&self.clock, op, call).await
         })
+    }
+}
+
+/// A read, retried with backoff (on `clock`) while it fails with a retryable error.
+async fn retry_read<'a, T: Send + 'a>(
+    clock: &SharedClock,
+    op: Op,
+    call: &'a (dyn Fn() -> BoxCall<'a, T> + Send + Sync),
+) -> BResult<T> {
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if e.is_retryable() && attempt + 1 < READ_ATTEMPTS => {
+                attempt += 1;
+                let wait = std::time::Duration::from_millis(500 << attempt.min(5));
+                tracing::debug!(%op, error = %e, attempt, "read failed; retrying");
+                clock.sleep(wait).await;
+            }
+            r => return r,
+        }
     }
 }
 

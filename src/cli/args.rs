@@ -248,8 +248,9 @@ pub enum Cmd {
 pub struct DemoArgs {
     #[arg(long, default_value_t = 70)]
     pub databases: usize,
-    /// Simulated seconds per wall second.
-    #[arg(long, default_value_t = 3000.0)]
+    /// Simulated seconds per wall second, or `max`: virtual time, as fast as the CPU allows,
+    /// with the makespan real time would give.
+    #[arg(long, default_value = "3000", value_parser = crate::sim::parse_speed)]
     pub speed: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -351,8 +352,9 @@ pub enum SimCmd {
         databases: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Simulated seconds per wall second.
-        #[arg(long, default_value_t = 60.0)]
+        /// Simulated seconds per wall second, or `max` for virtual time (time jumps to the
+        /// end of every wait; continued by the next process that opens the world).
+        #[arg(long, default_value = "60", value_parser = crate::sim::parse_speed)]
         speed: f64,
         /// A fleet without the problem cases.
         #[arg(long)]

@@ -413,7 +413,7 @@ fn sim_cmd(cmd: &SimCmd) -> Result<i32> {
             };
             if let Some(dir) = world.parent() {
                 if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)
+                    crate::files::create_private_dir_all(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                 }
             }
@@ -540,8 +540,10 @@ async fn apply_cmd(
     let c = connect_for(conn, existing.as_ref(), &plan_regions(&plan)).await?;
     drop(existing);
     if !state.exists() {
-        // Refuse a plan the world no longer matches, before anything is written.
-        let live = planner::describe_fleet(c.backend.as_ref(), &plan)
+        // Refuse a plan the world no longer matches, before anything is written. Read-only,
+        // and retried when RDS throttles (a 10,000-instance describe is 100 pages).
+        let reader = ReadOnly::new(c.backend.clone(), c.clock.clone());
+        let live = planner::describe_fleet(&reader, &plan)
             .await
             .map_err(|(r, e)| anyhow!(e).context(format!("describing instances in {r}")))?;
         planner::refuse_drift(&plan, &live)?;

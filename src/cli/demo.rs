@@ -44,7 +44,7 @@ pub(super) async fn demo(a: &DemoArgs, verbose: u8, quiet: bool) -> Result<i32> 
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir)?;
+    crate::files::create_private_dir_all(dir)?;
     let world = dir.join("sim-world.sqlite");
     // Every upgrade keeps its old instance until cleanup, so a fleet-wide blue/green needs
     // DBInstances quota for twice the fleet: the demo models an operator who raised it first.
@@ -163,8 +163,14 @@ async fn make_plan(
         },
     )?;
     plan.save(&dir.join("plan.json"))?;
-    std::fs::write(dir.join("plan.md"), report::render_markdown(&plan))?;
-    std::fs::write(dir.join("plan.html"), report::render_html(&plan))?;
+    crate::plan::write_atomic(
+        &dir.join("plan.md"),
+        report::render_markdown(&plan).as_bytes(),
+    )?;
+    crate::plan::write_atomic(
+        &dir.join("plan.html"),
+        report::render_html(&plan).as_bytes(),
+    )?;
     Ok(plan)
 }
 
@@ -262,9 +268,10 @@ fn finish(
     blocked: &BTreeSet<String>,
 ) -> Result<i32> {
     let (r, _) = run_report(state, Some(&dir.join("sim-world.sqlite")))?;
-    std::fs::write(dir.join("run-report.md"), r.markdown(None))?;
+    crate::plan::write_atomic(&dir.join("run-report.md"), r.markdown(None).as_bytes())?;
     let html = dir.join("run-report.html");
-    std::fs::write(&html, r.html()).with_context(|| format!("writing {}", html.display()))?;
+    crate::plan::write_atomic(&html, r.html().as_bytes())
+        .with_context(|| format!("writing {}", html.display()))?;
     let sim = SimBackend::open(&dir.join("sim-world.sqlite"))?;
     let trail = sim.trail(false)?;
     // A switchover call names the deployment, whose id the state file has for each database.

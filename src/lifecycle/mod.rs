@@ -136,12 +136,17 @@ impl Default for Budget {
     }
 }
 
+/// Attempts of a cleanup or abort describe before a throttled or transient error stops the
+/// command (backoff 1 s, 2 s, 4 s, 8 s, 16 s between them).
+pub const READ_ATTEMPTS: u32 = 6;
+
 fn executor(backend: Arc<dyn RdsBackend>, clock: &SharedClock, b: Budget) -> Executor {
     Executor::new(
         backend,
         clock.clone(),
         ApiBudget::new(b.api_rate, b.api_burst),
     )
+    .with_read_retries(READ_ATTEMPTS)
 }
 
 /// A describe failed: the command stops (nothing half-judged), saying where.

@@ -279,6 +279,12 @@ pub enum PlanningError {
         origin: String,
         known: String,
     },
+    #[error("target {engine}={version} is below the running version of every {engine} database (the oldest runs {oldest}); RDS cannot downgrade: choose a target at or above it")]
+    TargetBelowFleet {
+        engine: String,
+        version: String,
+        oldest: String,
+    },
     #[error("bad class map `{0}`: expected FROM=TO instance-class prefixes, e.g. db.r5=db.r7g")]
     BadClassMap(String),
     #[error("bad storage type `{0}`: expected one of gp2, gp3, io1, io2")]
@@ -383,11 +389,19 @@ fn validate(
             if in_fleet && !rules.blue_green_engines.contains(engine) {
                 continue;
             }
-            let known: BTreeSet<&str> = catalogs
+            let mut known: BTreeSet<&str> = catalogs
                 .iter()
                 .flat_map(|c| c.versions.iter())
                 .map(|v| v.engine.as_str())
                 .collect();
+            if known.is_empty() {
+                // A live catalog holds only the engines asked for: name the ones rdsfleet upgrades.
+                known = rules
+                    .blue_green_engines
+                    .iter()
+                    .map(String::as_str)
+                    .collect();
+            }
             return Err(PlanningError::UnknownEngine {
                 engine: engine.clone(),
                 known: known.into_iter().collect::<Vec<_>>().join(", "),
@@ -407,6 +421,39 @@ fn validate(
                 known: majors.into_iter().collect::<Vec<_>>().join(", "),
             });
         }
+        below_fleet(inventory, ctx, engine, wanted)?;
+    }
+    Ok(())
+}
+
+/// A target below the running version of every database of its engine is a mistake, not a
+/// plan (each database alone would only be blocked with `target-below-current`).
+fn below_fleet(
+    inventory: &[DbInstance],
+    ctx: &PlanContext,
+    engine: &str,
+    wanted: &str,
+) -> Result<(), PlanningError> {
+    // Each database against its own region's catalog.
+    let running: BTreeSet<(&str, &str)> = inventory
+        .iter()
+        .filter(|d| d.engine == engine)
+        .map(|d| (d.region.as_str(), d.engine_version.as_str()))
+        .collect();
+    let below = |(r, v): &(&str, &str)| {
+        paths::resolve(ctx.catalog(r), engine, v, wanted) == paths::Resolution::BelowCurrent
+    };
+    if !running.is_empty() && running.iter().all(below) {
+        let oldest = running
+            .iter()
+            .map(|(_, v)| *v)
+            .min_by(|a, b| crate::domain::cmp_versions(a, b))
+            .unwrap_or_default();
+        return Err(PlanningError::TargetBelowFleet {
+            engine: engine.to_string(),
+            version: wanted.to_string(),
+            oldest: oldest.to_string(),
+        });
     }
     Ok(())
 }
@@ -856,6 +903,14 @@ fn green_parameter_group(
 pub fn load(path: &std::path::Path) -> Result<Plan, crate::plan::PlanError> {
     let plan = Plan::load(path)?;
     plan.verify_names(&path.display().to_string(), crate::machine::resource_name)?;
+    Ok(plan)
+}
+
+/// [`load`] from text: parse, check the id, and check every resource name against the step
+/// table's naming rules (the id does not cover derived names; an edited name is refused).
+pub fn parse(path: &str, text: &str) -> Result<Plan, crate::plan::PlanError> {
+    let plan = Plan::from_json(path, text)?;
+    plan.verify_names(path, crate::machine::resource_name)?;
     Ok(plan)
 }
 

@@ -428,9 +428,27 @@ fn blocker_quota_headroom_counts_replicas() {
 
 #[test]
 fn blocker_target_below_current() {
+    // One database already past the target is blocked; the rest of the fleet is planned.
     let mut d = mysql("a");
     d.engine_version = "8.0.42".into();
-    check(one(d, "mysql=5.7"), "a", &["target-below-current"], &[]);
+    let case = Case {
+        inv: vec![d.clone(), mysql("b")],
+        targets: vec!["mysql=5.7"],
+        ..Default::default()
+    };
+    check(case, "a", &["target-below-current"], &[]);
+    // Past it everywhere, the target is a mistake: refused as a whole.
+    let ctx = PlanContext::offline();
+    let req = PlanRequest {
+        targets: [parse_target("mysql=5.7").unwrap()].into(),
+        settings: PlanSettings::default(),
+        created_at: 0,
+    };
+    let e = plan(&[d], &ctx, &req).unwrap_err();
+    assert!(
+        matches!(&e, PlanningError::TargetBelowFleet { oldest, .. } if oldest == "8.0.42"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::store::{self, BgdRow, InstRow, Member, PgRow, SnapRow, Table};
 use super::{SimError, SIM_ACCOUNT_ID, SIM_REGIONS};
 use crate::backend::*;
 use crate::catalog::Catalog;
-use crate::clock::{rfc3339, Millis, ScaledClock, SharedClock};
+use crate::clock::{rfc3339, Clock, Millis, ScaledClock, SharedClock, VirtualClock};
 use crate::domain::*;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -21,6 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// World metadata key of the virtual time (present only in a world on virtual time).
+pub(super) const VIRTUAL_NOW: &str = "virtual_now";
 
 /// One API call as the simulator received it (the simulator's CloudTrail).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +51,20 @@ pub struct DowntimeEntry {
     pub seconds: f64,
 }
 
+/// When the simulated RDS finished something it was asked: `snapshot-available` /
+/// `snapshot-failed` (resource: snapshot id, detail: instance), `bgd-available`,
+/// `switchover-completed` / `switchover-failed` (resource: deployment identifier, detail: its
+/// name). With the trail (when it was asked) this gives how long RDS itself took, whatever
+/// the orchestrator did: the benchmark's lower bound on a rollout's makespan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Milestone {
+    pub at: Millis,
+    pub region: String,
+    pub kind: String,
+    pub resource: String,
+    pub detail: String,
+}
+
 /// Counts over the trail, for run summaries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrailSummary {
@@ -63,8 +80,12 @@ pub struct TrailSummary {
 /// The simulated RDS. `Send + Sync`: the connection sits behind a mutex that is never held
 /// across an `.await`.
 pub struct SimBackend {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
     clock: SharedClock,
+    /// Set when the world runs on virtual time (`--speed max`): every call first catches up
+    /// with the time stored in the world (another process may have got further) and stores
+    /// its own.
+    virtual_clock: Option<VirtualClock>,
     seed: u64,
     burst: f64,
     rate: f64,
@@ -94,34 +115,59 @@ fn meta_parse<T: std::str::FromStr>(
 }
 
 impl SimBackend {
-    /// Open an existing world with its own ScaledClock (epochs and speed from the world file).
+    /// Open an existing world with its own clock: a [`VirtualClock`] continuing the world's
+    /// stored time when it runs on virtual time (`--speed max`), else a [`ScaledClock`]
+    /// (epochs and speed from the world file).
     pub fn open(path: &Path) -> Result<SimBackend, SimError> {
         let conn = store::open(path, false)?;
+        if store::get_meta(&conn, VIRTUAL_NOW)?.is_some() {
+            let now: Millis = meta_parse(&conn, path, VIRTUAL_NOW)?;
+            let conn = Arc::new(Mutex::new(conn));
+            let c2 = conn.clone();
+            // Saved on the world's connection, outside any call (the lock is never held
+            // across an await, and the clock sleeps only between calls).
+            let clock = VirtualClock::persisted(
+                now,
+                Arc::new(move |t| {
+                    let c = c2.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Err(e) = store::advance_meta_time(&c, VIRTUAL_NOW, t) {
+                        tracing::warn!("cannot save the simulated time: {e}");
+                    }
+                }),
+            );
+            return Self::with_conn(path, conn, Arc::new(clock.clone()), Some(clock));
+        }
         let sim_epoch: Millis = meta_parse(&conn, path, "sim_epoch")?;
         let wall_epoch: Millis = meta_parse(&conn, path, "wall_epoch")?;
         let speed: f64 = meta_parse(&conn, path, "speed")?;
         let clock: SharedClock = Arc::new(ScaledClock::new(sim_epoch, wall_epoch, speed));
-        Self::with_conn(path, conn, clock)
+        Self::with_conn(path, Arc::new(Mutex::new(conn)), clock, None)
     }
 
     /// Open with an injected clock (tests: a ManualClock shared with the engine).
     pub fn open_with_clock(path: &Path, clock: SharedClock) -> Result<SimBackend, SimError> {
         let conn = store::open(path, false)?;
-        Self::with_conn(path, conn, clock)
+        Self::with_conn(path, Arc::new(Mutex::new(conn)), clock, None)
     }
 
     fn with_conn(
         path: &Path,
-        conn: Connection,
+        conn: Arc<Mutex<Connection>>,
         clock: SharedClock,
+        virtual_clock: Option<VirtualClock>,
     ) -> Result<SimBackend, SimError> {
-        let seed: u64 = meta_parse(&conn, path, "seed")?;
-        let burst: f64 = meta_parse(&conn, path, "throttle_burst")?;
-        let rate: f64 = meta_parse(&conn, path, "throttle_rate")?;
-        let faults = FaultSpec::parse(&store::get_meta(&conn, "faults")?.unwrap_or_default())?;
+        let (seed, burst, rate, faults) = {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let seed: u64 = meta_parse(&conn, path, "seed")?;
+            let burst: f64 = meta_parse(&conn, path, "throttle_burst")?;
+            let rate: f64 = meta_parse(&conn, path, "throttle_rate")?;
+            let faults = FaultSpec::parse(&store::get_meta(&conn, "faults")?.unwrap_or_default())?;
+            (seed, burst, rate, faults)
+        };
         Ok(SimBackend {
-            conn: Mutex::new(conn),
+            conn,
             clock,
+            virtual_clock,
             seed,
             burst,
             rate,
@@ -163,6 +209,67 @@ impl SimBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every milestone, in order (see [`Milestone`]).
+    pub fn milestones(&self) -> Result<Vec<Milestone>, SimError> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare("SELECT at, region, kind, resource, detail FROM milestones ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            Ok(Milestone {
+                at: r.get(0)?,
+                region: r.get(1)?,
+                kind: r.get(2)?,
+                resource: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The sequence number of the last call in the trail (0 for none), and the number of
+    /// mutating calls in it: a cheap way to watch a running rollout from another process.
+    pub fn trail_marks(&self) -> Result<(i64, i64), SimError> {
+        let conn = self.lock();
+        // The primary key and a partial index: cheap however long the trail.
+        let last = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM trail", [], |r| r.get(0))?;
+        let mutating = conn.query_row(
+            "SELECT COUNT(*) FROM trail INDEXED BY trail_mutating WHERE mutating = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((last, mutating))
+    }
+
+    /// Every call after `after_seq`, in order, handed to `f` one at a time (a trail of
+    /// millions of calls need not fit in memory).
+    pub fn each_call_after(
+        &self,
+        after_seq: i64,
+        mut f: impl FnMut(TrailEntry),
+    ) -> Result<(), SimError> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT seq, at, region, action, resource, params, mutating, outcome FROM trail
+             WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let mut rows = st.query([after_seq])?;
+        while let Some(r) = rows.next()? {
+            let at: Millis = r.get(1)?;
+            f(TrailEntry {
+                seq: r.get(0)?,
+                at,
+                time: rfc3339(at),
+                region: r.get(2)?,
+                action: r.get(3)?,
+                resource: r.get(4)?,
+                params: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null),
+                mutating: r.get::<_, i64>(6)? != 0,
+                outcome: r.get(7)?,
+            });
+        }
+        Ok(())
+    }
+
     /// Counts over the whole trail.
     pub fn trail_summary(&self) -> Result<TrailSummary, SimError> {
         let mut s = TrailSummary::default();
@@ -181,6 +288,19 @@ impl SimBackend {
         let parsed = FaultSpec::from_arg(spec)?;
         store::set_meta(&self.lock(), "faults", &parsed.to_spec())?;
         *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = parsed;
+        Ok(())
+    }
+
+    /// Set the `DBInstances` quota of `region`: AWS granting a quota increase, or (lower)
+    /// another team taking the headroom. Records nothing in the trail (not an RDS call).
+    pub fn set_instance_quota(&self, region: &str, max: i64) -> Result<(), SimError> {
+        let n = self.lock().execute(
+            "UPDATE quota SET max=?1 WHERE region=?2",
+            params![max, region],
+        )?;
+        if n == 0 {
+            return Err(SimError::BadOption(format!("no region {region}")));
+        }
         Ok(())
     }
 
@@ -224,6 +344,18 @@ impl SimBackend {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         process_events(&tx, self.clock.now(), self.seed)?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// On virtual time, catch up with the time stored in the world (another process may
+    /// have got further), then store ours. Inside the call's transaction.
+    fn sync_virtual_time(&self, tx: &Connection) -> rusqlite::Result<()> {
+        if let Some(v) = &self.virtual_clock {
+            if let Some(t) = store::get_meta(tx, VIRTUAL_NOW)? {
+                v.catch_up(t.parse().unwrap_or(0));
+            }
+            store::advance_meta_time(tx, VIRTUAL_NOW, v.now())?;
+        }
         Ok(())
     }
 
@@ -273,13 +405,13 @@ impl SimBackend {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .sq()?;
         // Read the time only once the world is ours: another process may have held it, and
-        // its calls must not appear to come after ours.
+        // its calls must not appear to come after ours (nor, on virtual time, its time).
+        self.sync_virtual_time(&tx).sq()?;
         let now = self.clock.now();
         process_events(&tx, now, self.seed).sq()?;
         let seq: i64 = tx
-            .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM trail", [], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM trail")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
             .sq()?;
         call_seq.set(Some(seq));
         let salt = seq.to_string();
@@ -448,10 +580,12 @@ struct CallRecord<'a> {
 
 impl CallRecord<'_> {
     fn record(&self, c: &Connection, params: &Value, outcome: &str) -> BResult<()> {
-        c.execute(
+        c.prepare_cached(
             "INSERT INTO trail (at, region, action, resource, params, mutating, outcome)
              VALUES (?1,?2,?3,?4,?5,?6,?7)",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 self.now,
                 self.region,
                 self.op.name(),
@@ -459,8 +593,8 @@ impl CallRecord<'_> {
                 params.to_string(),
                 self.op.mutating() as i64,
                 outcome
-            ],
-        )
+            ])
+        })
         .sq()?;
         Ok(())
     }
@@ -474,11 +608,9 @@ fn take_token(
     burst: f64,
     rate: f64,
 ) -> rusqlite::Result<bool> {
-    let (tokens, updated): (f64, Millis) = c.query_row(
-        "SELECT tokens, updated_at FROM bucket WHERE region=?1",
-        [region],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (tokens, updated): (f64, Millis) = c
+        .prepare_cached("SELECT tokens, updated_at FROM bucket WHERE region=?1")?
+        .query_row([region], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let elapsed = (now - updated).max(0) as f64 / 1000.0;
     let tokens = (tokens + elapsed * rate).min(burst);
     let (tokens, ok) = if tokens >= 1.0 {
@@ -486,10 +618,8 @@ fn take_token(
     } else {
         (tokens, false)
     };
-    c.execute(
-        "UPDATE bucket SET tokens=?1, updated_at=?2 WHERE region=?3",
-        params![tokens, now.max(updated), region],
-    )?;
+    c.prepare_cached("UPDATE bucket SET tokens=?1, updated_at=?2 WHERE region=?3")?
+        .execute(params![tokens, now.max(updated), region])?;
     Ok(ok)
 }
 
@@ -728,32 +858,14 @@ fn ev_inst_status(c: &Connection, ev: &store::Event) -> rusqlite::Result<()> {
     store::put_inst(c, &row)?;
     if status == "available" {
         if let Some(b) = &row.bgd {
-            bgd_check(c, &ev.region, b)?;
+            bgd_check(c, &ev.region, b, ev.due_at)?;
         }
     }
     Ok(())
 }
 
 fn ev_snapshot_done(c: &Connection, ev: &store::Event) -> rusqlite::Result<()> {
-    let region = ev.region.as_str();
-    let Some(mut s) = store::get::<SnapRow>(c, Table::Snapshots, region, &ev.target)? else {
-        return Ok(());
-    };
-    if s.snap.status == "creating" {
-        let failed = ev.payload["fail"].as_bool() == Some(true);
-        s.snap.status = if failed { "failed" } else { "available" }.into();
-        s.snap.percent_progress = if failed { 0 } else { 100 };
-        store::put_snap(c, region, &s)?;
-    }
-    if let Some(dbi) = ev.payload["dbi"].as_str() {
-        if let Some(mut row) = store::get_inst_by_dbi(c, dbi)? {
-            if row.inst.status == "backing-up" {
-                row.inst.status = "available".into();
-                store::put_inst(c, &row)?;
-            }
-        }
-    }
-    Ok(())
+    snapshot_done(c, &ev.region, ev, ev.due_at)
 }
 
 /// A deployment that was doomed at creation goes INVALID_CONFIGURATION. `payload.detail`
@@ -895,6 +1007,42 @@ fn ev_actor(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result<()
     Ok(())
 }
 
+/// A snapshot finished (`available`, or `failed` under the fault); its source stops backing up.
+fn snapshot_done(
+    c: &Connection,
+    region: &str,
+    ev: &store::Event,
+    at: Millis,
+) -> rusqlite::Result<()> {
+    let Some(mut s) = store::get::<SnapRow>(c, Table::Snapshots, region, &ev.target)? else {
+        return Ok(());
+    };
+    if s.snap.status == "creating" {
+        let failed = ev.payload["fail"].as_bool() == Some(true);
+        s.snap.status = if failed { "failed" } else { "available" }.into();
+        s.snap.percent_progress = if failed { 0 } else { 100 };
+        store::put_snap(c, region, &s)?;
+        let kind = format!("snapshot-{}", s.snap.status);
+        store::milestone(
+            c,
+            at,
+            region,
+            &kind,
+            &ev.target,
+            &s.snap.instance_identifier,
+        )?;
+    }
+    if let Some(dbi) = ev.payload["dbi"].as_str() {
+        if let Some(mut row) = store::get_inst_by_dbi(c, dbi)? {
+            if row.inst.status == "backing-up" {
+                row.inst.status = "available".into();
+                store::put_inst(c, &row)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A member instance of a deployment disappeared: before switchover the deployment can no
 /// longer be switched over.
 fn bgd_member_missing(
@@ -927,7 +1075,7 @@ fn bgd_member_missing(
 }
 
 /// PROVISIONING -> AVAILABLE once every green instance is available.
-fn bgd_check(c: &Connection, region: &str, bgd_id: &str) -> rusqlite::Result<()> {
+fn bgd_check(c: &Connection, region: &str, bgd_id: &str, at: Millis) -> rusqlite::Result<()> {
     let Some(mut b) = store::get::<BgdRow>(c, Table::Bgds, region, bgd_id)? else {
         return Ok(());
     };
@@ -949,6 +1097,19 @@ fn bgd_check(c: &Connection, region: &str, bgd_id: &str) -> rusqlite::Result<()>
     if all {
         b.bg.status = BgStatus::Available;
         b.bg.status_details = None;
+        store::milestone(c, at, region, "bgd-available", bgd_id, &b.bg.name)?;
+    }
+    store::put_bgd(c, region, &b)
+}
+
+/// The switchover timed out or lost a member: RDS rolled it back, blue keeps serving.
+fn switchover_rolled_back(c: &Connection, region: &str, mut b: BgdRow) -> rusqlite::Result<()> {
+    b.bg.status = BgStatus::SwitchoverFailed;
+    b.bg.status_details = Some(
+        "Switchover timed out or failed and was rolled back; the blue environment is serving and writable".into(),
+    );
+    for d in &mut b.bg.switchover_details {
+        d.status = "SWITCHOVER_FAILED".into();
     }
     store::put_bgd(c, region, &b)
 }
@@ -987,15 +1148,14 @@ fn switchover_end(
     }
     let ok =
         p["ok"].as_bool() == Some(true) && pairs.iter().all(|(bl, g)| bl.is_some() && g.is_some());
+    let kind = if ok {
+        "switchover-completed"
+    } else {
+        "switchover-failed"
+    };
+    store::milestone(c, at, region, kind, bgd_id, &b.bg.name)?;
     if !ok {
-        b.bg.status = BgStatus::SwitchoverFailed;
-        b.bg.status_details = Some(
-            "Switchover timed out or failed and was rolled back; the blue environment is serving and writable".into(),
-        );
-        for d in &mut b.bg.switchover_details {
-            d.status = "SWITCHOVER_FAILED".into();
-        }
-        return store::put_bgd(c, region, &b);
+        return switchover_rolled_back(c, region, b);
     }
     let rename = switchover_renames(c, region, &pairs)?;
     let map = |s: &str| rename.get(s).cloned().unwrap_or_else(|| s.to_string());
@@ -1086,7 +1246,11 @@ fn switch_pair(
 // ---------------------------------------------------------------- operations
 
 fn describe_instances(x: &Ctx, q: &InstanceQuery) -> BResult<(Vec<DbInstance>, usize)> {
-    let rows = store::all_inst(x.c, x.region).sq()?;
+    let rows = if q.identifiers.is_empty() {
+        store::all_inst(x.c, x.region).sq()?
+    } else {
+        store::some_inst(x.c, x.region, &q.identifiers).sq()?
+    };
     let out: Vec<DbInstance> = rows
         .into_iter()
         .filter(|r| q.identifiers.is_empty() || q.identifiers.contains(&r.inst.identifier))
@@ -2150,7 +2314,18 @@ impl RdsBackend for SimBackend {
     ) -> BResult<Vec<BlueGreen>> {
         let p = json!({"names": q.names, "identifiers": q.identifiers});
         self.call(region, Op::DescribeBlueGreenDeployments, "*", p, |x| {
-            let rows: Vec<BgdRow> = store::all(x.c, Table::Bgds, x.region).sq()?;
+            let rows: Vec<BgdRow> = if !q.identifiers.is_empty() {
+                store::some(x.c, Table::Bgds, x.region, &q.identifiers).sq()?
+            } else if !q.names.is_empty() {
+                let mut v = vec![];
+                for n in q.names.iter().collect::<std::collections::BTreeSet<_>>() {
+                    v.extend(store::bgd_by_name(x.c, x.region, n).sq()?);
+                }
+                v.sort_by(|a, b| a.bg.identifier.cmp(&b.bg.identifier));
+                v
+            } else {
+                store::all(x.c, Table::Bgds, x.region).sq()?
+            };
             let out: Vec<BlueGreen> = rows
                 .into_iter()
                 .filter(|b| q.names.is_empty() || q.names.contains(&b.bg.name))
@@ -2167,7 +2342,11 @@ impl RdsBackend for SimBackend {
     async fn describe_snapshots(&self, region: &str, q: &SnapshotQuery) -> BResult<Vec<Snapshot>> {
         let p = json!({"snapshot_ids": q.snapshot_ids, "instance_ids": q.instance_ids});
         self.call(region, Op::DescribeDBSnapshots, "*", p, |x| {
-            let rows: Vec<SnapRow> = store::all(x.c, Table::Snapshots, x.region).sq()?;
+            let rows: Vec<SnapRow> = if q.snapshot_ids.is_empty() {
+                store::all(x.c, Table::Snapshots, x.region).sq()?
+            } else {
+                store::some(x.c, Table::Snapshots, x.region, &q.snapshot_ids).sq()?
+            };
             let out: Vec<Snapshot> = rows
                 .iter()
                 .filter(|s| {

@@ -14,6 +14,14 @@
 //! the world, so time is continuous across processes and keeps passing while none runs (as on
 //! AWS). At `--speed 600`, a 30-minute provisioning takes 3 s of wall time.
 //!
+//! At `--speed max` ([`InitOptions::speed`] infinite) the world runs on *virtual time*
+//! ([`VirtualClock`](crate::clock::VirtualClock)): time stands still while rdsfleet works and
+//! jumps to the end of each of its waits, so a rollout takes only the CPU time it needs and
+//! its simulated makespan is what it would be at real speed (the same as on a `ManualClock`
+//! with the same seed). The current virtual time is stored in the world (`virtual_now`) by
+//! every call and every wait, so the next process (a `resume` after `kill -9`) continues the
+//! same timeline; time does not pass while no process runs.
+//!
 //! # Durations (simulated time, drawn per resource from the seed)
 //!
 //! | what | duration |
@@ -49,7 +57,8 @@
 //! instances in a region has had its quota raised), unless `instance_quota` is given, which
 //! then applies as is. Green instances count against it; a creation that would exceed it fails
 //! with `InstanceQuotaExceeded`. `describe_instance_quota` reads it the way
-//! `DescribeAccountAttributes` reports it (used and max).
+//! `DescribeAccountAttributes` reports it (used and max). [`SimBackend::set_instance_quota`]
+//! changes it later (AWS granting an increase, or another team taking the headroom).
 //!
 //! # Prerequisites of CreateBlueGreenDeployment (AWS codes)
 //!
@@ -121,6 +130,10 @@
 //! - A call hit by `5xx-after` is in the trail with outcome `InternalFailure` and
 //!   `"sim_effect_applied": true` in its params, so a test can tell a lost response from a
 //!   refused call. [`SimBackend::trail_summary`] counts calls, throttled calls and outcomes.
+//! - [`SimBackend::milestones`] says when RDS finished what it was asked (snapshot available,
+//!   deployment available, switchover ended): with the trail, how long RDS itself took.
+//! - A describe filtered by identifiers or names reads only those rows (a fleet of 10,000
+//!   costs a filtered describe nothing more than a fleet of 10).
 //!
 //! # Faults (`--faults`)
 //!
@@ -195,7 +208,7 @@ pub mod params;
 pub mod rng;
 mod store;
 
-pub use api::{DowntimeEntry, SimBackend, TrailEntry, TrailSummary};
+pub use api::{DowntimeEntry, Milestone, SimBackend, TrailEntry, TrailSummary};
 pub use faults::FaultSpec;
 pub use fleet::{PROBLEM_SHARES, SHARED_GROUP};
 
@@ -232,7 +245,7 @@ pub struct InitOptions {
     pub databases: usize,
     /// Seed of everything random. Default 1.
     pub seed: u64,
-    /// Simulated seconds per wall second. Default 60.
+    /// Simulated seconds per wall second. Default 60. Infinite (`--speed max`): virtual time.
     pub speed: f64,
     /// No problem cases.
     pub clean: bool,
@@ -339,6 +352,9 @@ pub fn init_world(
     store::set_meta(&tx, "sim_epoch", &start.to_string())?;
     store::set_meta(&tx, "wall_epoch", &crate::clock::wall_now().to_string())?;
     store::set_meta(&tx, "speed", &opts.speed.to_string())?;
+    if opts.speed.is_infinite() {
+        store::set_meta(&tx, api::VIRTUAL_NOW, &start.to_string())?;
+    }
     store::set_meta(&tx, "throttle_burst", &opts.throttle_burst.to_string())?;
     store::set_meta(&tx, "throttle_rate", &opts.throttle_rate.to_string())?;
     store::set_meta(&tx, "faults", &faults.to_spec())?;
@@ -347,9 +363,9 @@ pub fn init_world(
     Ok(summary)
 }
 
-/// Change the speed of an existing world from now on. The timeline is re-anchored at the
-/// current simulated time, so time stays continuous (nothing jumps); processes that already
-/// opened the world keep their old clock until they reopen it.
+/// Change the speed of an existing world from now on (infinite: virtual time). The timeline
+/// is re-anchored at the current simulated time, so time stays continuous (nothing jumps);
+/// processes that already opened the world keep their old clock until they reopen it.
 pub fn set_world_speed(path: &Path, speed: f64) -> Result<(), SimError> {
     if speed.is_nan() || speed <= 0.0 {
         return Err(SimError::BadOption(format!(
@@ -364,8 +380,27 @@ pub fn set_world_speed(path: &Path, speed: f64) -> Result<(), SimError> {
     store::set_meta(&tx, "sim_epoch", &now_sim.to_string())?;
     store::set_meta(&tx, "wall_epoch", &crate::clock::wall_now().to_string())?;
     store::set_meta(&tx, "speed", &speed.to_string())?;
+    if speed.is_infinite() {
+        store::set_meta(&tx, api::VIRTUAL_NOW, &now_sim.to_string())?;
+    } else {
+        store::delete_meta(&tx, api::VIRTUAL_NOW)?;
+    }
     tx.commit()?;
     Ok(())
+}
+
+/// Parse a `--speed` argument: simulated seconds per wall second, or `max` for virtual time
+/// (returned as infinity).
+pub fn parse_speed(s: &str) -> Result<f64, String> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(f64::INFINITY);
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a speed: give simulated seconds per wall second (e.g. 600) or `max`"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Append-only: never edit or remove an entry, add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE quota (region TEXT PRIMARY KEY, max INTEGER NOT NULL);
 CREATE TABLE bucket (region TEXT PRIMARY KEY, tokens REAL NOT NULL, updated_at INTEGER NOT NULL);
@@ -42,7 +43,16 @@ CREATE TABLE trail (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
     mutating INTEGER NOT NULL, outcome TEXT NOT NULL);
 CREATE TABLE downtime (id INTEGER PRIMARY KEY AUTOINCREMENT, region TEXT NOT NULL,
     identifier TEXT NOT NULL, start INTEGER NOT NULL, seconds REAL NOT NULL);
-"#];
+"#,
+    // 2: when RDS finished what it was asked (snapshot available, deployment available,
+    //    switchover ended): the benchmark's lower bound on the makespan reads it; and the
+    //    mutating calls counted cheaply (another process watching a rollout).
+    r#"
+CREATE TABLE milestones (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+    region TEXT NOT NULL, kind TEXT NOT NULL, resource TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX trail_mutating ON trail (seq) WHERE mutating = 1;
+"#,
+];
 
 /// Open (and migrate) a world file. `create` allows a missing file.
 pub fn open(path: &Path, create: bool) -> Result<Connection, SimError> {
@@ -60,9 +70,15 @@ pub fn open(path: &Path, create: bool) -> Result<Connection, SimError> {
         }
         _ => SimError::Sqlite(e),
     };
+    if create {
+        // The world is private like a state file (see `crate::files`).
+        let _ = crate::files::ensure_private_file(path);
+    }
     let conn = Connection::open(path).map_err(corrupt)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(corrupt)?;
+    // Every call runs the same dozen statements: keep them all prepared.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(corrupt)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -118,8 +134,41 @@ fn migrate(conn: &Connection) -> Result<(), SimError> {
 }
 
 pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key=?1", [key], |r| r.get(0))
+    conn.prepare_cached("SELECT value FROM meta WHERE key=?1")?
+        .query_row([key], |r| r.get(0))
         .optional()
+}
+
+/// Store a time under `key` unless a later one is already there (virtual time never goes back).
+pub fn advance_meta_time(conn: &Connection, key: &str, t: Millis) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value=excluded.value
+         WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+    )?
+    .execute(params![key, t.to_string()])?;
+    Ok(())
+}
+
+/// Record that RDS finished something (see [`crate::sim::Milestone`]).
+pub fn milestone(
+    c: &Connection,
+    at: Millis,
+    region: &str,
+    kind: &str,
+    resource: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO milestones (at, region, kind, resource, detail) VALUES (?1,?2,?3,?4,?5)",
+        params![at, region, kind, resource, detail],
+    )?;
+    Ok(())
+}
+
+pub fn delete_meta(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM meta WHERE key=?1", [key])?;
+    Ok(())
 }
 
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
@@ -265,6 +314,45 @@ pub fn get<T: DeserializeOwned>(
     s.map(|s| decode(&s)).transpose()
 }
 
+/// The rows with these ids (missing ones skipped), in id order like [`all`]: a describe
+/// filtered by name reads only what it returns, not the whole region.
+pub fn some<T: DeserializeOwned>(
+    tx: &Connection,
+    t: Table,
+    region: &str,
+    ids: &[String],
+) -> rusqlite::Result<Vec<T>> {
+    let ids: std::collections::BTreeSet<&String> = ids.iter().collect();
+    let sql = format!("SELECT data FROM {} WHERE region=?1 AND id=?2", t.name());
+    let mut st = tx.prepare_cached(&sql)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = st
+            .query_row(params![region, id], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            out.push(decode(&s)?);
+        }
+    }
+    Ok(out)
+}
+
+/// As [`some`], for instances.
+pub fn some_inst(tx: &Connection, region: &str, ids: &[String]) -> rusqlite::Result<Vec<InstRow>> {
+    let ids: std::collections::BTreeSet<&String> = ids.iter().collect();
+    let mut st = tx.prepare_cached("SELECT data FROM instances WHERE region=?1 AND id=?2")?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = st
+            .query_row(params![region, id], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            out.push(decode(&s)?);
+        }
+    }
+    Ok(out)
+}
+
 pub fn all<T: DeserializeOwned>(
     tx: &Connection,
     t: Table,
@@ -404,25 +492,25 @@ pub fn schedule(
 /// Pop the earliest event due at or before `now`.
 pub fn pop_due(tx: &Connection, now: Millis) -> rusqlite::Result<Option<Event>> {
     let ev = tx
-        .query_row(
+        .prepare_cached(
             "SELECT id, due_at, kind, region, target, payload FROM events
              WHERE due_at <= ?1 ORDER BY due_at, id LIMIT 1",
-            [now],
-            |r| {
-                Ok(Event {
-                    id: r.get(0)?,
-                    due_at: r.get(1)?,
-                    kind: r.get(2)?,
-                    region: r.get(3)?,
-                    target: r.get(4)?,
-                    payload: serde_json::from_str(&r.get::<_, String>(5)?)
-                        .unwrap_or(serde_json::Value::Null),
-                })
-            },
-        )
+        )?
+        .query_row([now], |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                due_at: r.get(1)?,
+                kind: r.get(2)?,
+                region: r.get(3)?,
+                target: r.get(4)?,
+                payload: serde_json::from_str(&r.get::<_, String>(5)?)
+                    .unwrap_or(serde_json::Value::Null),
+            })
+        })
         .optional()?;
     if let Some(e) = &ev {
-        tx.execute("DELETE FROM events WHERE id=?1", [e.id])?;
+        tx.prepare_cached("DELETE FROM events WHERE id=?1")?
+            .execute([e.id])?;
     }
     Ok(ev)
 }

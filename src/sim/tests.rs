@@ -1998,3 +1998,88 @@ async fn fleet_runs_extended_support_and_deprecated_minors_and_57_settings() {
         assert!(settings.contains(s), "{s} not in {settings:?}");
     }
 }
+#[tokio::test]
+async fn speed_max_is_virtual_time_stored_in_the_world() {
+    assert_eq!(parse_speed("max"), Ok(f64::INFINITY));
+    assert_eq!(parse_speed("600"), Ok(600.0));
+    for bad in ["0", "-3", "fast", "inf", "NaN", ""] {
+        assert!(parse_speed(bad).is_err(), "{bad}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("w.sqlite");
+    let opts = InitOptions {
+        speed: f64::INFINITY,
+        ..clean(5)
+    };
+    init_world(&p, &opts, START).unwrap();
+    let b = SimBackend::open(&p).unwrap();
+    assert_eq!(
+        b.clock().now(),
+        START,
+        "virtual time starts at the world's start"
+    );
+    b.clock().sleep(Duration::from_secs(3600)).await;
+    assert_eq!(
+        SimBackend::open(&p).unwrap().clock().now(),
+        START + 3_600_000
+    );
+    drop(b);
+    // Back to a scaled clock at the same instant, and to virtual time again.
+    set_world_speed(&p, 1.0).unwrap();
+    let t = SimBackend::open(&p).unwrap().clock().now();
+    assert!((START + 3_600_000..START + 3_660_000).contains(&t), "{t}");
+    set_world_speed(&p, f64::INFINITY).unwrap();
+    let v = SimBackend::open(&p).unwrap().clock().now();
+    assert!(v >= t && v < t + 60_000, "{t} -> {v}");
+}
+
+#[tokio::test]
+async fn milestones_say_when_rds_finished_what_it_was_asked() {
+    let w = world(clean(10));
+    let (a, to) = w.mysql_primary(R).await;
+    w.b.create_snapshot(R, &a.identifier, "pre-a", &Tags::new())
+        .await
+        .unwrap();
+    w.advance(3600);
+    let bg = w.create_bg(&a, &to, None).await.unwrap();
+    w.wait_bg(R, &bg.identifier, BgStatus::Available, 300).await;
+    w.b.switchover_blue_green(R, &bg.identifier, 300)
+        .await
+        .unwrap();
+    w.advance(600);
+    w.b.advance().unwrap();
+    let m = w.b.milestones().unwrap();
+    let kinds: Vec<(&str, &str)> = m
+        .iter()
+        .map(|m| (m.kind.as_str(), m.resource.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("snapshot-available", "pre-a"),
+            ("bgd-available", bg.identifier.as_str()),
+            ("switchover-completed", bg.identifier.as_str())
+        ],
+        "{m:?}"
+    );
+    // Each at its own due time, in order, after the call that asked for it.
+    let trail = w.b.trail(true).unwrap();
+    assert!(m[0].at > trail[0].at && m[0].at < START + 3_600_000);
+    assert!(m.windows(2).all(|p| p[0].at <= p[1].at));
+    assert_eq!(m[1].detail, format!("up-{}", a.identifier));
+    // Filtered describes read only what they return, and answer as the full scan does.
+    let q = InstanceQuery {
+        identifiers: vec![a.identifier.clone(), "nope".into(), a.identifier.clone()],
+        ..Default::default()
+    };
+    let one = w.b.describe_instances(R, &q).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(
+        Some(&one[0]),
+        w.all(R).await.iter().find(|i| i.identifier == a.identifier)
+    );
+    let (last, mutating) = w.b.trail_marks().unwrap();
+    let all = w.b.trail(false).unwrap();
+    assert_eq!(last, all.last().unwrap().seq);
+    assert_eq!(mutating, all.iter().filter(|t| t.mutating).count() as i64);
+}

@@ -1,5 +1,9 @@
-//! Bad-day tests (issue 3 "Engine tests", issue 6 "budget halting", SWITCHOVER_FAILED): whole
-//! rollouts on the simulator, with a manual clock, under each injected fault of `src/sim`.
+//! Bad-day tests (issue 3 "Engine tests", issue 6 "budget halting", SWITCHOVER_FAILED, the
+//! fault matrix of issue 11): whole rollouts on the simulator, with a manual clock, one test
+//! per fault: throttling storm, quota exhaustion, INVALID_CONFIGURATION, SWITCHOVER_FAILED,
+//! failed snapshot, transient 5xx, lost response, instance deleted mid-run (another actor),
+//! eventual consistency; plus latency, another actor modifying, the failure budget and the
+//! default fault set.
 //!
 //! Every test checks the same four things, because those are what an operator relies on:
 //! the per-database outcome (and the reason written in its state row), that no side effect was
@@ -7,7 +11,7 @@
 //! (no database left `running`), and that the rest of the fleet went on to `done`.
 
 use crate::common::*;
-use rdsfleet::backend::{BlueGreenQuery, InstanceQuery, RdsBackend};
+use rdsfleet::backend::{BlueGreenQuery, ErrorKind, Hook, InstanceQuery, Op, RdsBackend, Wrapped};
 use rdsfleet::engine::{EngineOptions, RunSummary};
 use rdsfleet::lifecycle;
 use rdsfleet::plan::{Plan, PlannedDatabase};
@@ -315,28 +319,199 @@ async fn snapshot_failure_stops_that_database_before_blue_green() {
     assert_others_done(&w, &p, &[&bad.identifier]).await;
 }
 
+/// Calls refused with a 5xx that took no effect (not the lost responses of `5xx-after`).
+fn refused_5xx(w: &World, mutating: bool) -> usize {
+    w.trail()
+        .iter()
+        .filter(|t| t.mutating == mutating)
+        .filter(|t| t.outcome == "InternalFailure" || t.outcome == "ServiceUnavailable")
+        .filter(|t| t.params.get("sim_effect_applied").is_none())
+        .count()
+}
+
 #[tokio::test]
-async fn transient_errors_and_lost_responses_are_retried_or_adopted_never_redone() {
-    let (w, p) = faulted(8, 3, |_| "5xx=0.2,5xx-after=0.3".into()).await;
+async fn transient_5xx_errors_are_retried_and_the_fleet_finishes() {
+    let (w, p) = faulted(8, 3, |_| "5xx=0.25".into()).await;
     let s = w.run(&p, eng(4)).await;
     assert_eq!(s.exit_code(), 0, "{s:?}");
-    let lost = w
-        .trail()
-        .iter()
-        .filter(|t| t.params.get("sim_effect_applied").is_some())
-        .count();
-    let oc = outcome_counts(&w);
-    println!("5xx: {lost} lost responses, outcomes {oc:?}");
-    assert!(lost > 0, "no response was lost: the test tests nothing");
-    assert!(oc.contains_key("ServiceUnavailable") || oc.contains_key("InternalFailure"));
+    let (reads, writes) = (refused_5xx(&w, false), refused_5xx(&w, true));
+    println!("5xx: {reads} reads and {writes} side effects refused");
+    assert!(
+        reads > 0 && writes > 0,
+        "the fault hit nothing: the test tests nothing"
+    );
     assert_nothing_repeated(&w);
     assert_nothing_lost(&w, &p);
     assert_others_done(&w, &p, &[]).await;
     // Done means each database's snapshot and deployment exist exactly once.
-    let snaps = w.effective_calls("CreateDBSnapshot");
-    let bgs = w.effective_calls("CreateBlueGreenDeployment");
-    assert_eq!(snaps.len(), actionable(&p).len(), "{snaps:?}");
-    assert_eq!(bgs.len(), actionable(&p).len(), "{bgs:?}");
+    assert_eq!(
+        w.effective_calls("CreateDBSnapshot").len(),
+        actionable(&p).len()
+    );
+    assert_eq!(
+        w.effective_calls("CreateBlueGreenDeployment").len(),
+        actionable(&p).len()
+    );
+}
+
+#[tokio::test]
+async fn lost_responses_are_adopted_never_redone() {
+    let (w, p) = faulted(8, 3, |_| "5xx-after=0.4".into()).await;
+    let s = w.run(&p, eng(4)).await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    let lost: Vec<(String, String)> = w
+        .trail()
+        .into_iter()
+        .filter(|t| t.params.get("sim_effect_applied").is_some())
+        .map(|t| (t.action, t.resource))
+        .collect();
+    println!("5xx-after: {} lost responses: {lost:?}", lost.len());
+    assert!(
+        lost.iter()
+            .any(|(a, _)| a == "CreateDBSnapshot" || a == "CreateBlueGreenDeployment"),
+        "no creation lost its response: the test tests nothing"
+    );
+    // Every creation whose response was lost took effect once, and only once.
+    for (action, resource) in &lost {
+        if action.starts_with("Create") || action.starts_with("Switchover") {
+            assert_eq!(
+                w.effective_calls(action).get(resource),
+                Some(&1),
+                "{action} {resource}"
+            );
+        }
+    }
+    assert_nothing_repeated(&w);
+    assert_nothing_lost(&w, &p);
+    assert_others_done(&w, &p, &[]).await;
+}
+
+/// Takes the `DBInstances` headroom of every region right after the engine has read it (as
+/// another team creating instances would), so RDS refuses the next creation with
+/// `InstanceQuotaExceeded`; gives it back after the first refusal.
+struct QuotaThief {
+    sim: std::sync::Arc<rdsfleet::sim::SimBackend>,
+    regions: Vec<String>,
+    quota: i64,
+    refused: std::sync::atomic::AtomicBool,
+}
+
+impl Hook for QuotaThief {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        op: Op,
+        call: &'a (dyn Fn() -> BoxCall<'a, T> + Send + Sync),
+    ) -> BoxCall<'a, T> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let r = call().await;
+            if self.refused.load(SeqCst) {
+                return r;
+            }
+            if op == Op::DescribeAccountAttributes {
+                for region in &self.regions {
+                    let used = self.sim.describe_instance_quota(region).await.unwrap().used;
+                    self.sim.set_instance_quota(region, used).unwrap();
+                }
+            }
+            if op == Op::CreateBlueGreenDeployment
+                && matches!(&r, Err(e) if e.kind == ErrorKind::QuotaExceeded)
+            {
+                self.refused.store(true, SeqCst);
+                for region in &self.regions {
+                    self.sim.set_instance_quota(region, self.quota).unwrap();
+                }
+            }
+            r
+        })
+    }
+}
+
+type BoxCall<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = rdsfleet::backend::BResult<T>> + Send + 'a>>;
+
+#[tokio::test]
+async fn quota_exhaustion_is_waited_out_or_retried_never_failed() {
+    // 1. Someone else takes the headroom between the engine's quota read and its creation:
+    //    RDS refuses it (InstanceQuotaExceeded), the engine retries later, nothing fails.
+    let w = world(WorldSpec {
+        databases: 6,
+        instance_quota: Some(100),
+        ..Default::default()
+    });
+    let p = plan(&w).await;
+    let sim = w.sim();
+    let thief = QuotaThief {
+        sim: sim.clone(),
+        regions: w.regions(),
+        quota: 100,
+        refused: Default::default(),
+    };
+    let b = std::sync::Arc::new(Wrapped::with_hook(sim.clone(), thief));
+    let s = w.engine(b.clone(), &p, eng(6)).run().await.unwrap();
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    let refused: Vec<String> = w
+        .trail()
+        .into_iter()
+        .filter(|t| t.outcome == "InstanceQuotaExceeded")
+        .map(|t| t.resource)
+        .collect();
+    assert!(
+        !refused.is_empty(),
+        "RDS never refused: the test tests nothing"
+    );
+    assert_nothing_repeated(&w);
+    assert_nothing_lost(&w, &p);
+    assert_others_done(&w, &p, &[]).await;
+
+    // 2. The quota stays exhausted: the databases without headroom wait (none fails), the run
+    //    halts saying why, and once AWS raises the quota a resume finishes them.
+    let probe = world(WorldSpec {
+        databases: 6,
+        ..Default::default()
+    });
+    let mut used = BTreeMap::new();
+    for r in probe.regions() {
+        used.insert(
+            r.clone(),
+            probe.sim().describe_instance_quota(&r).await.unwrap().used,
+        );
+    }
+    let max_used = *used.values().max().unwrap();
+    // Two of headroom in the fuller region: enough for any one database (a source and its
+    // replica), so the planner blocks none, but not for every green copy.
+    let w = world(WorldSpec {
+        databases: 6,
+        instance_quota: Some(max_used + 2),
+        ..Default::default()
+    });
+    let p = plan(&w).await;
+    assert!(
+        p.databases.iter().all(|d| d.blockers.is_empty()),
+        "the planner blocked some"
+    );
+    let first = w.run(&p, eng(6)).await;
+    assert_eq!(first.exit_code(), 1, "{first:?}");
+    let why = first.halted.clone().unwrap_or_default();
+    assert!(
+        why.contains("quota"),
+        "halted without saying why: {first:?}"
+    );
+    let rows = w.rows();
+    assert!(rows.iter().all(|r| r.state != DbState::Failed), "{rows:?}");
+    let waiting = rows
+        .iter()
+        .filter(|r| matches!(r.state, DbState::Pending | DbState::Running))
+        .count();
+    assert!(waiting > 0, "nothing waited for quota: {rows:?}");
+    for r in w.regions() {
+        w.sim().set_instance_quota(&r, 200).unwrap();
+    }
+    let s = w.run(&p, eng(6)).await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    assert_nothing_repeated(&w);
+    assert_nothing_lost(&w, &p);
+    assert_others_done(&w, &p, &[]).await;
 }
 
 #[tokio::test]

@@ -3,11 +3,16 @@
 //! (the engine and the simulator share a `ManualClock`).
 
 mod architecture;
+mod bench;
 mod cli;
 mod common;
 mod engine;
 mod faults;
 mod guards;
+mod hostile;
 mod htmlshot;
 mod leftovers;
 mod rollout;
+mod security;
+mod storm;
+mod virtual_time;
