@@ -103,7 +103,8 @@ pub async fn all(args: &Args) -> Res<()> {
         b.cargo_test()?;
     }
     if !args.no_write {
-        machine::write_block(&args.output, &b.render(&machine))?;
+        let old = machine::read_block(&args.output);
+        machine::write_block(&args.output, &b.render(&machine, &old))?;
         println!("written to {}", args.output.display());
     }
     Ok(())
@@ -548,24 +549,56 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// The block of BENCHMARKS.md between the markers.
-    fn render(&self, machine: &str) -> String {
+    /// The block of BENCHMARKS.md between the markers. With `--only`, the rows of the
+    /// figures not measured this time are kept from `old` (the current block), marked as from
+    /// the earlier run.
+    fn render(&self, machine: &str, old: &str) -> String {
         let date = rdsfleet::clock::rfc3339(rdsfleet::clock::wall_now());
         let mut s = format!(
             "Measured {date} on: {machine}.\n\n| figure | measured | goal | |\n|---|---|---|---|\n"
         );
+        let mut rows: Vec<(String, String)> = vec![];
         for f in &self.figures {
             let verdict = match f.met {
                 Some(true) => "met",
                 Some(false) => "**missed** (see notes)",
                 None => "",
             };
-            s.push_str(&format!(
-                "| {} | {} | {} | {verdict} |\n",
+            let row = format!(
+                "| {} | {} | {} | {verdict} |",
                 f.name,
                 f.value.replace('|', "/"),
                 f.goal
-            ));
+            );
+            rows.push((f.name.clone(), row));
+        }
+        if !self.args.only.is_empty() {
+            // In the old order: re-measured rows replace theirs, the others stay, marked.
+            let mut merged = vec![];
+            for line in old
+                .lines()
+                .filter(|l| l.starts_with("| ") && !l.starts_with("| figure"))
+            {
+                let name = line[2..]
+                    .split(" | ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(i) = rows.iter().position(|(n, _)| *n == name) {
+                    merged.push(rows.remove(i));
+                } else if line.ends_with("(earlier run) |") {
+                    merged.push((name, line.to_string()));
+                } else {
+                    let marked = format!("{} (earlier run) |", line.trim_end_matches(" |"));
+                    merged.push((name, marked));
+                }
+            }
+            merged.extend(rows);
+            rows = merged;
+        }
+        for (_, row) in rows {
+            s.push_str(&row);
+            s.push('\n');
         }
         s
     }
