@@ -121,13 +121,7 @@ async fn naive_apply(
         .map_err(|(r, e)| format!("describing {r}: {e}"))?;
     rdsfleet::planner::refuse_drift(&plan, &live)?;
     let store = Store::create_or_open(state, &plan, "sim", clock.now())?;
-    let naive: Arc<dyn RdsBackend> = Arc::new(NaivePoller::new(
-        sim,
-        clock.clone(),
-        api_rate,
-        state,
-        &plan,
-    )?);
+    let naive: Arc<dyn RdsBackend> = Arc::new(NaivePoller::new(sim, state, &plan)?);
     let opts = EngineOptions {
         concurrency,
         approve_switchover: true,

@@ -214,7 +214,14 @@ impl Bench<'_> {
     }
 
     /// A fresh directory with a clean `n`-database world on virtual time and its plan.
-    async fn setup(&self, name: &str, n: usize, policy: bool) -> Res<(PathBuf, PathBuf)> {
+    /// `throttle`: the simulated RDS throttles (300 burst, 12/s per region) as AWS does.
+    async fn setup(
+        &self,
+        name: &str,
+        n: usize,
+        policy: bool,
+        throttle: bool,
+    ) -> Res<(PathBuf, PathBuf)> {
         let d = self.args.dir.join(name);
         std::fs::create_dir_all(&d)?;
         let world = d.join("world.sqlite");
@@ -231,6 +238,15 @@ impl Bench<'_> {
             // quota first (as `demo` does).
             instance_quota: Some(2 * n as i64 + 40),
             ..rdsfleet::sim::InitOptions::default()
+        };
+        let opts = if throttle {
+            opts
+        } else {
+            rdsfleet::sim::InitOptions {
+                throttle_burst: 1e12,
+                throttle_rate: 1e12,
+                ..opts
+            }
         };
         rdsfleet::sim::init_world(&world, &opts, START)?;
         let mut plan = [
@@ -307,7 +323,7 @@ impl Bench<'_> {
 
     async fn rollout(&mut self) -> Res<()> {
         let (n, c) = (self.args.rollout, self.args.rollout_concurrency);
-        let (d, world) = self.setup(&format!("rollout-{n}"), n, false).await?;
+        let (d, world) = self.setup(&format!("rollout-{n}"), n, false, true).await?;
         copy_world(&world, &d.join("resume-world.sqlite"))?;
         let since = marks(&world)?.0;
         eprintln!("bench: rollout-{n}: apply (concurrency {c})");
@@ -430,7 +446,8 @@ impl Bench<'_> {
 
     async fn naive(&mut self) -> Res<()> {
         let (n, c) = (self.args.naive, self.args.naive_concurrency);
-        let (d, world) = self.setup(&format!("naive-{n}"), n, false).await?;
+        // Throttling off: see naive.rs.
+        let (d, world) = self.setup(&format!("naive-{n}"), n, false, false).await?;
         let other = d.join("naive-world.sqlite");
         copy_world(&world, &other)?;
         eprintln!("bench: naive-{n}: batched apply");
@@ -461,7 +478,9 @@ impl Bench<'_> {
             ("", "")
         };
         self.push(Figure {
-            name: format!("API calls per database, {n} databases, concurrency {c}, same world"),
+            name: format!(
+                "API calls per database, {n} databases, concurrency {c}, same world, RDS throttling off"
+            ),
             value: format!(
                 "batched {:.1}, naive one-describe-per-database poller {at_least}{:.1}{so_far}: {at_least}{ratio:.1}x fewer (done: {} and {}; simulated makespan {} and {})",
                 per(&batched),
@@ -485,7 +504,7 @@ impl Bench<'_> {
             "no policy"
         };
         let name = format!("makespan-{n}-{}", label.replace(' ', "-"));
-        let (d, world) = self.setup(&name, n, policy).await?;
+        let (d, world) = self.setup(&name, n, policy, true).await?;
         let plan = Plan::load(&d.join("plan.json"))?;
         let limits = Limits {
             account: c,
