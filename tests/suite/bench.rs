@@ -89,4 +89,18 @@ fn bench_rewrites_only_its_block_of_benchmarks_md() {
     assert!(!text.contains("old figures"));
     assert!(text.contains("| plan, 30 databases | plan "), "{text}");
     assert!(text.contains("logical CPUs"), "machine description: {text}");
+    // A partial run (--only) keeps the other rows, in place, marked as earlier.
+    let o = bench()
+        .args(["--only", "plan", "--plan-sizes", "20", "--output"])
+        .arg(&md)
+        .arg("--dir")
+        .arg(dir.path().join("work"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&md).unwrap();
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("| plan, ")).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[0].starts_with("| plan, 30 databases") && rows[0].ends_with("(earlier run) |"));
+    assert!(rows[1].starts_with("| plan, 20 databases") && !rows[1].contains("earlier"));
 }

@@ -65,6 +65,15 @@ pub const BEGIN: &str =
     "<!-- bench:begin (written by `cargo run --release --bin bench`; edit outside the markers) -->";
 pub const END: &str = "<!-- bench:end -->";
 
+/// The generated block of `path` (empty if none).
+pub fn read_block(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    match (text.find("<!-- bench:begin"), text.find(END)) {
+        (Some(b), Some(e)) if b < e => text[b..e].to_string(),
+        _ => String::new(),
+    }
+}
+
 /// Replace the generated block of `path` (or append one) with `block`.
 pub fn write_block(path: &Path, block: &str) -> std::io::Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();

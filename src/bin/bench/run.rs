@@ -103,7 +103,8 @@ pub async fn all(args: &Args) -> Res<()> {
         b.cargo_test()?;
     }
     if !args.no_write {
-        machine::write_block(&args.output, &b.render(&machine))?;
+        let old = machine::read_block(&args.output);
+        machine::write_block(&args.output, &b.render(&machine, &old))?;
         println!("written to {}", args.output.display());
     }
     Ok(())
@@ -213,7 +214,14 @@ impl Bench<'_> {
     }
 
     /// A fresh directory with a clean `n`-database world on virtual time and its plan.
-    async fn setup(&self, name: &str, n: usize, policy: bool) -> Res<(PathBuf, PathBuf)> {
+    /// `throttle`: the simulated RDS throttles (300 burst, 12/s per region) as AWS does.
+    async fn setup(
+        &self,
+        name: &str,
+        n: usize,
+        policy: bool,
+        throttle: bool,
+    ) -> Res<(PathBuf, PathBuf)> {
         let d = self.args.dir.join(name);
         std::fs::create_dir_all(&d)?;
         let world = d.join("world.sqlite");
@@ -230,6 +238,15 @@ impl Bench<'_> {
             // quota first (as `demo` does).
             instance_quota: Some(2 * n as i64 + 40),
             ..rdsfleet::sim::InitOptions::default()
+        };
+        let opts = if throttle {
+            opts
+        } else {
+            rdsfleet::sim::InitOptions {
+                throttle_burst: 1e12,
+                throttle_rate: 1e12,
+                ..opts
+            }
         };
         rdsfleet::sim::init_world(&world, &opts, START)?;
         let mut plan = [
@@ -306,7 +323,7 @@ impl Bench<'_> {
 
     async fn rollout(&mut self) -> Res<()> {
         let (n, c) = (self.args.rollout, self.args.rollout_concurrency);
-        let (d, world) = self.setup(&format!("rollout-{n}"), n, false).await?;
+        let (d, world) = self.setup(&format!("rollout-{n}"), n, false, true).await?;
         copy_world(&world, &d.join("resume-world.sqlite"))?;
         let since = marks(&world)?.0;
         eprintln!("bench: rollout-{n}: apply (concurrency {c})");
@@ -429,7 +446,8 @@ impl Bench<'_> {
 
     async fn naive(&mut self) -> Res<()> {
         let (n, c) = (self.args.naive, self.args.naive_concurrency);
-        let (d, world) = self.setup(&format!("naive-{n}"), n, false).await?;
+        // Throttling off: see naive.rs.
+        let (d, world) = self.setup(&format!("naive-{n}"), n, false, false).await?;
         let other = d.join("naive-world.sqlite");
         copy_world(&world, &other)?;
         eprintln!("bench: naive-{n}: batched apply");
@@ -460,7 +478,9 @@ impl Bench<'_> {
             ("", "")
         };
         self.push(Figure {
-            name: format!("API calls per database, {n} databases, concurrency {c}, same world"),
+            name: format!(
+                "API calls per database, {n} databases, concurrency {c}, same world, RDS throttling off"
+            ),
             value: format!(
                 "batched {:.1}, naive one-describe-per-database poller {at_least}{:.1}{so_far}: {at_least}{ratio:.1}x fewer (done: {} and {}; simulated makespan {} and {})",
                 per(&batched),
@@ -484,7 +504,7 @@ impl Bench<'_> {
             "no policy"
         };
         let name = format!("makespan-{n}-{}", label.replace(' ', "-"));
-        let (d, world) = self.setup(&name, n, policy).await?;
+        let (d, world) = self.setup(&name, n, policy, true).await?;
         let plan = Plan::load(&d.join("plan.json"))?;
         let limits = Limits {
             account: c,
@@ -548,24 +568,56 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// The block of BENCHMARKS.md between the markers.
-    fn render(&self, machine: &str) -> String {
+    /// The block of BENCHMARKS.md between the markers. With `--only`, the rows of the
+    /// figures not measured this time are kept from `old` (the current block), marked as from
+    /// the earlier run.
+    fn render(&self, machine: &str, old: &str) -> String {
         let date = rdsfleet::clock::rfc3339(rdsfleet::clock::wall_now());
         let mut s = format!(
             "Measured {date} on: {machine}.\n\n| figure | measured | goal | |\n|---|---|---|---|\n"
         );
+        let mut rows: Vec<(String, String)> = vec![];
         for f in &self.figures {
             let verdict = match f.met {
                 Some(true) => "met",
                 Some(false) => "**missed** (see notes)",
                 None => "",
             };
-            s.push_str(&format!(
-                "| {} | {} | {} | {verdict} |\n",
+            let row = format!(
+                "| {} | {} | {} | {verdict} |",
                 f.name,
                 f.value.replace('|', "/"),
                 f.goal
-            ));
+            );
+            rows.push((f.name.clone(), row));
+        }
+        if !self.args.only.is_empty() {
+            // In the old order: re-measured rows replace theirs, the others stay, marked.
+            let mut merged = vec![];
+            for line in old
+                .lines()
+                .filter(|l| l.starts_with("| ") && !l.starts_with("| figure"))
+            {
+                let name = line[2..]
+                    .split(" | ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(i) = rows.iter().position(|(n, _)| *n == name) {
+                    merged.push(rows.remove(i));
+                } else if line.ends_with("(earlier run) |") {
+                    merged.push((name, line.to_string()));
+                } else {
+                    let marked = format!("{} (earlier run) |", line.trim_end_matches(" |"));
+                    merged.push((name, marked));
+                }
+            }
+            merged.extend(rows);
+            rows = merged;
+        }
+        for (_, row) in rows {
+            s.push_str(&row);
+            s.push('\n');
         }
         s
     }
