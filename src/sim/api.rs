@@ -7,7 +7,7 @@ use super::faults::FaultSpec;
 use super::fleet::arn;
 use super::params::{family_param, family_params};
 use super::rng;
-use super::store::{self, BgdRow, InstRow, Member, PgRow, SnapRow, Table};
+use super::store::{self, ActorAction, BgdRow, EventKind, InstRow, Member, PgRow, SnapRow, Table};
 use super::{SimError, SIM_ACCOUNT_ID, SIM_REGIONS};
 use crate::backend::*;
 use crate::catalog::Catalog;
@@ -728,8 +728,8 @@ impl Ctx<'_> {
             .sq()?
             .ok_or_else(|| bgd_not_found(id))
     }
-    fn schedule(&self, at: Millis, kind: &str, target: &str, payload: Value) -> BResult<()> {
-        store::schedule(self.c, at, kind, self.region, target, payload).sq()
+    fn schedule(&self, at: Millis, target: &str, what: EventKind) -> BResult<()> {
+        store::schedule(self.c, at, self.region, target, &what).sq()
     }
     /// The value of a parameter in a group (user value, else the family default).
     fn param_value(&self, group: &PgRow, name: &str) -> Option<String> {
@@ -754,18 +754,13 @@ impl Ctx<'_> {
         row.actor_scheduled = true;
         let at = self.now + secs(self.between(&["actor-delay", &id], 300.0, 1200.0));
         let kind = if delete {
-            "delete"
+            ActorAction::Delete
         } else if self.unit(&["actor-kind", &id]) < 0.5 {
-            "modify"
+            ActorAction::Modify
         } else {
-            "reboot"
+            ActorAction::Reboot
         };
-        self.schedule(
-            at,
-            "actor",
-            &row.inst.dbi_resource_id,
-            json!({ "kind": kind }),
-        )
+        self.schedule(at, &row.inst.dbi_resource_id, EventKind::Actor { kind })
     }
     fn quota_max(&self) -> BResult<i64> {
         self.c
@@ -817,40 +812,50 @@ fn process_events(c: &Connection, now: Millis, seed: u64) -> rusqlite::Result<()
 fn apply_event(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result<()> {
     let at = ev.due_at;
     let region = ev.region.as_str();
-    match ev.kind.as_str() {
-        "inst-status" => ev_inst_status(c, ev),
-        "snapshot-done" => ev_snapshot_done(c, ev),
-        "bgd-invalid" => ev_bgd_invalid(c, ev, seed),
-        "switchover-end" => switchover_end(c, region, &ev.target, &ev.payload, at),
-        "inst-gone" => ev_inst_gone(c, ev),
-        "bgd-gone" => store::delete(c, Table::Bgds, region, &ev.target),
-        "actor" => ev_actor(c, ev, seed),
-        _ => Ok(()),
+    match &ev.what {
+        EventKind::InstStatus {
+            status,
+            from,
+            clear_pending,
+            reboot,
+        } => ev_inst_status(c, ev, status, from, *clear_pending, *reboot),
+        EventKind::SnapshotDone { fail, dbi } => {
+            snapshot_done(c, region, &ev.target, *fail, dbi.as_deref(), at)
+        }
+        EventKind::BgdInvalid { detail, precheck } => {
+            ev_bgd_invalid(c, ev, detail.as_deref(), *precheck, seed)
+        }
+        EventKind::SwitchoverEnd {
+            ok,
+            downtime,
+            start,
+        } => switchover_end(c, region, &ev.target, *ok, *downtime, *start, at),
+        EventKind::InstGone {} => ev_inst_gone(c, ev),
+        EventKind::BgdGone {} => store::delete(c, Table::Bgds, region, &ev.target),
+        EventKind::Actor { kind } => ev_actor(c, ev, *kind, seed),
     }
 }
 
 /// A scheduled instance status change (`from`: only from these statuses).
-fn ev_inst_status(c: &Connection, ev: &store::Event) -> rusqlite::Result<()> {
+fn ev_inst_status(
+    c: &Connection,
+    ev: &store::Event,
+    status: &str,
+    from: &[String],
+    clear_pending: bool,
+    reboot: bool,
+) -> rusqlite::Result<()> {
     let Some(mut row) = store::get_inst_by_dbi(c, &ev.target)? else {
         return Ok(());
     };
-    if let Some(from) = ev.payload["from"].as_array() {
-        if !from
-            .iter()
-            .any(|s| s.as_str() == Some(row.inst.status.as_str()))
-        {
-            return Ok(());
-        }
+    if !from.is_empty() && !from.contains(&row.inst.status) {
+        return Ok(());
     }
-    let status = ev.payload["status"]
-        .as_str()
-        .unwrap_or("available")
-        .to_string();
-    row.inst.status = status.clone();
-    if ev.payload["clear_pending"].as_bool() == Some(true) {
+    row.inst.status = status.to_string();
+    if clear_pending {
         row.inst.pending_modifications.clear();
     }
-    if ev.payload["reboot"].as_bool() == Some(true) {
+    if reboot {
         for g in &mut row.inst.parameter_groups {
             g.apply_status = "in-sync".into();
         }
@@ -864,14 +869,16 @@ fn ev_inst_status(c: &Connection, ev: &store::Event) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn ev_snapshot_done(c: &Connection, ev: &store::Event) -> rusqlite::Result<()> {
-    snapshot_done(c, &ev.region, ev, ev.due_at)
-}
-
 /// A deployment that was doomed at creation goes INVALID_CONFIGURATION. `payload.detail`
 /// carries RDS's status details; a failed engine upgrade (`payload.precheck`) leaves green on
 /// blue's version with the precheck log on the green primary.
-fn ev_bgd_invalid(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result<()> {
+fn ev_bgd_invalid(
+    c: &Connection,
+    ev: &store::Event,
+    detail: Option<&str>,
+    precheck: bool,
+    seed: u64,
+) -> rusqlite::Result<()> {
     let region = ev.region.as_str();
     let Some(mut b) = store::get::<BgdRow>(c, Table::Bgds, region, &ev.target)? else {
         return Ok(());
@@ -880,11 +887,11 @@ fn ev_bgd_invalid(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Res
         return Ok(());
     }
     b.bg.status = BgStatus::InvalidConfiguration;
-    b.bg.status_details = Some(ev.payload["detail"].as_str().map(str::to_string).unwrap_or_else(|| {
+    b.bg.status_details = Some(detail.map(str::to_string).unwrap_or_else(|| {
         "Replication from the blue environment to the green environment failed (simulated fault)"
             .to_string()
     }));
-    if ev.payload["precheck"].as_bool() == Some(true) {
+    if precheck {
         let blue = b
             .members
             .first()
@@ -957,7 +964,12 @@ fn ev_inst_gone(c: &Connection, ev: &store::Event) -> rusqlite::Result<()> {
 }
 
 /// Someone else acts on a database (the `actor-*` faults).
-fn ev_actor(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result<()> {
+fn ev_actor(
+    c: &Connection,
+    ev: &store::Event,
+    action: ActorAction,
+    seed: u64,
+) -> rusqlite::Result<()> {
     let (at, region) = (ev.due_at, ev.region.as_str());
     let Some(mut row) = store::get_inst_by_dbi(c, &ev.target)? else {
         return Ok(());
@@ -966,42 +978,40 @@ fn ev_actor(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result<()
         return Ok(());
     }
     let id = row.inst.identifier.clone();
-    match ev.payload["kind"].as_str().unwrap_or("") {
-        "delete" => {
+    match action {
+        ActorAction::Delete => {
             row.inst.status = "deleting".into();
             row.inst.deletion_protection = false;
             store::put_inst(c, &row)?;
-            store::schedule(c, at + 300_000, "inst-gone", region, &ev.target, json!({}))?;
+            store::schedule(c, at + 300_000, region, &ev.target, &EventKind::InstGone {})?;
             if let Some(b) = &row.bgd {
                 bgd_member_missing(c, region, b, &ev.target)?;
             }
         }
-        "modify" => {
+        ActorAction::Modify => {
             row.inst.status = "modifying".into();
             row.inst.pending_modifications = vec!["DBInstanceClass".into()];
             store::put_inst(c, &row)?;
             let d = rng::between(seed, &["actor-modify-dur", &id], 600.0, 1800.0);
-            store::schedule(
-                c,
-                at + secs(d),
-                "inst-status",
-                region,
-                &ev.target,
-                json!({"status": "available", "from": ["modifying"], "clear_pending": true}),
-            )?;
+            let back = EventKind::InstStatus {
+                status: "available".into(),
+                from: vec!["modifying".into()],
+                clear_pending: true,
+                reboot: false,
+            };
+            store::schedule(c, at + secs(d), region, &ev.target, &back)?;
         }
-        _ => {
+        ActorAction::Reboot => {
             row.inst.status = "rebooting".into();
             store::put_inst(c, &row)?;
             let d = rng::between(seed, &["actor-reboot-dur", &id], 120.0, 300.0);
-            store::schedule(
-                c,
-                at + secs(d),
-                "inst-status",
-                region,
-                &ev.target,
-                json!({"status": "available", "from": ["rebooting"], "reboot": true}),
-            )?;
+            let back = EventKind::InstStatus {
+                status: "available".into(),
+                from: vec!["rebooting".into()],
+                clear_pending: false,
+                reboot: true,
+            };
+            store::schedule(c, at + secs(d), region, &ev.target, &back)?;
         }
     }
     Ok(())
@@ -1011,14 +1021,15 @@ fn ev_actor(c: &Connection, ev: &store::Event, seed: u64) -> rusqlite::Result<()
 fn snapshot_done(
     c: &Connection,
     region: &str,
-    ev: &store::Event,
+    snapshot_id: &str,
+    failed: bool,
+    dbi: Option<&str>,
     at: Millis,
 ) -> rusqlite::Result<()> {
-    let Some(mut s) = store::get::<SnapRow>(c, Table::Snapshots, region, &ev.target)? else {
+    let Some(mut s) = store::get::<SnapRow>(c, Table::Snapshots, region, snapshot_id)? else {
         return Ok(());
     };
     if s.snap.status == "creating" {
-        let failed = ev.payload["fail"].as_bool() == Some(true);
         s.snap.status = if failed { "failed" } else { "available" }.into();
         s.snap.percent_progress = if failed { 0 } else { 100 };
         store::put_snap(c, region, &s)?;
@@ -1028,11 +1039,11 @@ fn snapshot_done(
             at,
             region,
             &kind,
-            &ev.target,
+            snapshot_id,
             &s.snap.instance_identifier,
         )?;
     }
-    if let Some(dbi) = ev.payload["dbi"].as_str() {
+    if let Some(dbi) = dbi {
         if let Some(mut row) = store::get_inst_by_dbi(c, dbi)? {
             if row.inst.status == "backing-up" {
                 row.inst.status = "available".into();
@@ -1123,7 +1134,9 @@ fn switchover_end(
     c: &Connection,
     region: &str,
     bgd_id: &str,
-    p: &Value,
+    ok: bool,
+    downtime: f64,
+    start: Millis,
     at: Millis,
 ) -> rusqlite::Result<()> {
     let Some(mut b) = store::get::<BgdRow>(c, Table::Bgds, region, bgd_id)? else {
@@ -1132,8 +1145,6 @@ fn switchover_end(
     if b.bg.status != BgStatus::SwitchoverInProgress {
         return Ok(());
     }
-    let start = p["start"].as_i64().unwrap_or(at);
-    let downtime = p["downtime"].as_f64().unwrap_or(0.0);
     let mut pairs: Pairs = vec![];
     for m in &b.members {
         let blue = store::get_inst_by_dbi(c, &m.blue)?;
@@ -1146,8 +1157,7 @@ fn switchover_end(
         }
         pairs.push((blue, green));
     }
-    let ok =
-        p["ok"].as_bool() == Some(true) && pairs.iter().all(|(bl, g)| bl.is_some() && g.is_some());
+    let ok = ok && pairs.iter().all(|(bl, g)| bl.is_some() && g.is_some());
     let kind = if ok {
         "switchover-completed"
     } else {
@@ -1308,9 +1318,11 @@ fn create_snapshot(
     store::put_snap(x.c, x.region, &s).sq()?;
     x.schedule(
         s.done_at,
-        "snapshot-done",
         snapshot_id,
-        json!({"fail": fail, "dbi": row.inst.dbi_resource_id}),
+        EventKind::SnapshotDone {
+            fail,
+            dbi: Some(row.inst.dbi_resource_id.clone()),
+        },
     )?;
     if row.inst.status == "available" {
         row.inst.status = "backing-up".into();
@@ -1510,24 +1522,23 @@ fn logical_capacity_shortfall(x: &Ctx, src: &InstRow) -> BResult<Vec<&'static st
 /// event's payload. PostgreSQL logical replication short of slots or workers fails as AWS
 /// documents; the `invalid-config` fault fails a major upgrade at its engine prechecks (with
 /// the precheck log on green) and anything else at replication.
-fn doom(x: &Ctx, src: &InstRow, name: &str, major: bool) -> BResult<Option<Value>> {
+fn doom(x: &Ctx, src: &InstRow, name: &str, major: bool) -> BResult<Option<EventKind>> {
     if src.inst.engine == "postgres" && major {
         let short = logical_capacity_shortfall(x, src)?;
         if !short.is_empty() {
-            return Ok(Some(json!({"detail": format!(
+            return Ok(Some(EventKind::BgdInvalid { precheck: false, detail: Some(format!(
                 "Creation of blue/green deployment failed due to incompatible parameter(s): [{}] .See https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/blue-green-deployments-creating.html#blue-green-deployments-creating-preparing-postgres to help resolve the issues, then delete and recreate the blue/green deployment.",
                 short.join(", ")
-            )})));
+            )) }));
         }
     }
     let id = src.inst.identifier.as_str();
     if !x.faults.hits(x.seed, "invalid-config", &[id], name) {
         return Ok(None);
     }
-    Ok(Some(if major {
-        json!({"precheck": true})
-    } else {
-        json!({})
+    Ok(Some(EventKind::BgdInvalid {
+        detail: None,
+        precheck: major,
     }))
 }
 
@@ -1601,7 +1612,7 @@ fn create_blue_green(x: &Ctx, req: &CreateBlueGreen) -> BResult<BlueGreen> {
         store::put_inst(x.c, &b).sq()?;
     }
     if let Some(payload) = doom {
-        x.schedule(x.now + secs(total * 0.6), "bgd-invalid", &bgd_id, payload)?;
+        x.schedule(x.now + secs(total * 0.6), &bgd_id, payload)?;
     }
     let bg = BlueGreen {
         identifier: bgd_id.clone(),
@@ -1934,12 +1945,13 @@ fn create_greens(
         let dbi = row.inst.dbi_resource_id.clone();
         let phases = ["creating", "upgrading", "storage-optimization"];
         let at = |f: f64, status: &str| {
-            x.schedule(
-                x.now + secs(d * f),
-                "inst-status",
-                &dbi,
-                json!({"status": status, "from": phases}),
-            )
+            let what = EventKind::InstStatus {
+                status: status.to_string(),
+                from: phases.map(str::to_string).to_vec(),
+                clear_pending: false,
+                reboot: false,
+            };
+            x.schedule(x.now + secs(d * f), &dbi, what)
         };
         if green.version != src.engine_version {
             at(0.45, "upgrading")?;
@@ -2080,9 +2092,12 @@ fn switchover(x: &Ctx, identifier: &str, timeout_secs: u32) -> BResult<BlueGreen
     store::put_bgd(x.c, x.region, &b).sq()?;
     x.schedule(
         end,
-        "switchover-end",
         identifier,
-        json!({"ok": ok, "downtime": downtime, "start": x.now}),
+        EventKind::SwitchoverEnd {
+            ok,
+            downtime,
+            start: x.now,
+        },
     )?;
     Ok(b.bg)
 }
@@ -2119,9 +2134,8 @@ fn delete_blue_green(x: &Ctx, identifier: &str, delete_target: bool) -> BResult<
                 let d = x.between(&["delete", &g.inst.dbi_resource_id], 240.0, 600.0);
                 x.schedule(
                     x.now + secs(d),
-                    "inst-gone",
                     &g.inst.dbi_resource_id,
-                    json!({}),
+                    EventKind::InstGone {},
                 )?;
             }
             store::put_inst(x.c, &g).sq()?;
@@ -2130,7 +2144,7 @@ fn delete_blue_green(x: &Ctx, identifier: &str, delete_target: bool) -> BResult<
     b.bg.status = BgStatus::Deleting;
     store::put_bgd(x.c, x.region, &b).sq()?;
     let d = x.between(&["bgd-delete", identifier], 60.0, 180.0);
-    x.schedule(x.now + secs(d), "bgd-gone", identifier, json!({}))
+    x.schedule(x.now + secs(d), identifier, EventKind::BgdGone {})
 }
 
 /// `DeleteTarget=true` needs deletion protection off on every green instance: "If you choose
@@ -2178,9 +2192,8 @@ fn delete_read_replica(x: &Ctx, id: &str) -> BResult<()> {
     let d = x.between(&["delete", &row.inst.dbi_resource_id], 240.0, 600.0);
     x.schedule(
         x.now + secs(d),
-        "inst-gone",
         &row.inst.dbi_resource_id,
-        json!({}),
+        EventKind::InstGone {},
     )
 }
 
@@ -2236,16 +2249,18 @@ fn delete_instance(x: &Ctx, id: &str, final_snapshot_id: &str) -> BResult<()> {
     store::put_snap(x.c, x.region, &s).sq()?;
     x.schedule(
         s.done_at,
-        "snapshot-done",
         final_snapshot_id,
-        json!({"fail": false}),
+        EventKind::SnapshotDone {
+            fail: false,
+            dbi: None,
+        },
     )?;
     row.inst.status = "deleting".into();
     store::put_inst(x.c, &row).sq()?;
     let gone = s
         .done_at
         .max(x.now + secs(x.between(&["delete", &row.inst.dbi_resource_id], 240.0, 600.0)));
-    x.schedule(gone, "inst-gone", &row.inst.dbi_resource_id, json!({}))
+    x.schedule(gone, &row.inst.dbi_resource_id, EventKind::InstGone {})
 }
 
 /// Resolve an ARN to its resource's tags (and a setter).

@@ -463,28 +463,90 @@ pub fn delete_inst(tx: &Connection, dbi: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A scheduled transition.
+/// What RDS does on its own, later: a transition scheduled by a call (or by another event),
+/// applied by the first call at or after its due time. Stored as its tag (`kind` column) and
+/// its fields (`payload`, JSON), so a world file shows it plainly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// An instance's status becomes `status`, if it is still in one of `from` (any, if empty);
+    /// `clear_pending` applies its pending modifications, `reboot` syncs its parameter groups.
+    InstStatus {
+        status: String,
+        #[serde(default)]
+        from: Vec<String>,
+        #[serde(default)]
+        clear_pending: bool,
+        #[serde(default)]
+        reboot: bool,
+    },
+    /// A snapshot finished (`available`, or `failed`); its source instance (`dbi`, when it
+    /// was backing up for it) goes back to `available`.
+    SnapshotDone {
+        fail: bool,
+        #[serde(default)]
+        dbi: Option<String>,
+    },
+    /// A deployment doomed at creation goes INVALID_CONFIGURATION with RDS's `detail`; a
+    /// failed engine upgrade (`precheck`) leaves green on blue's version with the precheck log.
+    BgdInvalid {
+        #[serde(default)]
+        detail: Option<String>,
+        #[serde(default)]
+        precheck: bool,
+    },
+    /// A switchover ends: completed (`ok`) or rolled back; `downtime` seconds from `start`.
+    SwitchoverEnd {
+        ok: bool,
+        downtime: f64,
+        start: Millis,
+    },
+    /// A deleting instance disappears.
+    InstGone {},
+    /// A deleting deployment disappears.
+    BgdGone {},
+    /// Someone other than rdsfleet acts on a database (the `actor-*` faults).
+    Actor { kind: ActorAction },
+}
+
+/// What the other actor of the `actor-*` faults does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorAction {
+    Delete,
+    Modify,
+    Reboot,
+}
+
+/// A scheduled event: `what` happens to `target` (a `dbi`, a snapshot or deployment name)
+/// in `region` at `due_at`.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub id: i64,
     pub due_at: Millis,
-    pub kind: String,
     pub region: String,
     pub target: String,
-    pub payload: serde_json::Value,
+    pub what: EventKind,
 }
 
 pub fn schedule(
     tx: &Connection,
     due_at: Millis,
-    kind: &str,
     region: &str,
     target: &str,
-    payload: serde_json::Value,
+    what: &EventKind,
 ) -> rusqlite::Result<()> {
+    let v = serde_json::to_value(what)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
     tx.execute(
         "INSERT INTO events (due_at, kind, region, target, payload) VALUES (?1,?2,?3,?4,?5)",
-        params![due_at, kind, region, target, payload.to_string()],
+        params![
+            due_at,
+            v["kind"].as_str().unwrap_or_default(),
+            region,
+            target,
+            v["payload"].to_string()
+        ],
     )?;
     Ok(())
 }
@@ -497,14 +559,30 @@ pub fn pop_due(tx: &Connection, now: Millis) -> rusqlite::Result<Option<Event>> 
              WHERE due_at <= ?1 ORDER BY due_at, id LIMIT 1",
         )?
         .query_row([now], |r| {
+            let kind: String = r.get(2)?;
+            let payload: serde_json::Value = serde_json::from_str(&r.get::<_, String>(5)?)
+                .map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        5,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })?;
+            let what =
+                serde_json::from_value(serde_json::json!({"kind": kind, "payload": payload}))
+                    .map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            2,
+                            rusqlite::types::Type::Text,
+                            e.into(),
+                        )
+                    })?;
             Ok(Event {
                 id: r.get(0)?,
                 due_at: r.get(1)?,
-                kind: r.get(2)?,
                 region: r.get(3)?,
                 target: r.get(4)?,
-                payload: serde_json::from_str(&r.get::<_, String>(5)?)
-                    .unwrap_or(serde_json::Value::Null),
+                what,
             })
         })
         .optional()?;
@@ -513,4 +591,55 @@ pub fn pop_due(tx: &Connection, now: Millis) -> rusqlite::Result<Option<Event>> 
             .execute([e.id])?;
     }
     Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event kind comes back from the world file as it went in, in due order, and
+    /// only once it is due.
+    #[test]
+    fn events_round_trip_in_due_order() {
+        let c = Connection::open_in_memory().unwrap();
+        migrate(&c).unwrap();
+        let all = [
+            EventKind::InstStatus {
+                status: "available".into(),
+                from: vec!["modifying".into()],
+                clear_pending: true,
+                reboot: false,
+            },
+            EventKind::SnapshotDone {
+                fail: true,
+                dbi: Some("db-X".into()),
+            },
+            EventKind::BgdInvalid {
+                detail: Some("incompatible parameter(s)".into()),
+                precheck: false,
+            },
+            EventKind::SwitchoverEnd {
+                ok: true,
+                downtime: 31.5,
+                start: 7,
+            },
+            EventKind::InstGone {},
+            EventKind::BgdGone {},
+            EventKind::Actor {
+                kind: ActorAction::Reboot,
+            },
+        ];
+        for (i, what) in all.iter().enumerate().rev() {
+            schedule(&c, 100 + i as Millis, "us-east-1", &format!("t{i}"), what).unwrap();
+        }
+        assert!(pop_due(&c, 99).unwrap().is_none(), "nothing due yet");
+        for (i, what) in all.iter().enumerate() {
+            let ev = pop_due(&c, 1_000).unwrap().unwrap();
+            assert_eq!(
+                (&ev.what, ev.target.as_str()),
+                (what, format!("t{i}").as_str())
+            );
+        }
+        assert!(pop_due(&c, 1_000).unwrap().is_none());
+    }
 }
