@@ -386,6 +386,9 @@ impl Engine {
         }
         self.run.fleet = self.store.briefs()?;
         self.run.switched = self.store.switched_over()?.into_iter().collect();
+        // A crash between a source's transition and the end of that tick left its replicas
+        // behind: bring them level now, or a finished fleet would never look finished.
+        self.mirror_replicas(&mut TickReport::default())?;
         self.run.baseline_failed = self
             .run
             .fleet

@@ -263,3 +263,44 @@ async fn old_read_replicas_are_tagged_and_recorded_for_cleanup() {
         Some("old-replica")
     );
 }
+
+/// A crash after a source finished but before its replica mirrored it (the end of that
+/// tick) must not leave the replica `running` for ever: the next run brings it level before
+/// deciding whether anything is left to do.
+#[tokio::test]
+async fn a_replica_left_behind_by_a_crash_catches_up_with_its_source_on_resume() {
+    let w = world(WorldSpec {
+        databases: 30,
+        seed: 3,
+        ..Default::default()
+    });
+    let plan = w.plan(&TARGETS).await;
+    let with_replica = actionable(&plan)
+        .into_iter()
+        .find(|d| !d.replicas.is_empty())
+        .expect("a database with a replica");
+    let replica = with_replica.replicas[0].clone();
+    let s = w.run(&plan, eng(8)).await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    // What the crash leaves: the source done, its replica still running.
+    {
+        let c = rusqlite::Connection::open(w.state_path()).unwrap();
+        let n = c
+            .execute(
+                "UPDATE databases SET state = 'running' WHERE identifier = ?1 AND region = ?2",
+                rusqlite::params![replica, with_replica.region],
+            )
+            .unwrap();
+        assert_eq!(n, 1, "the replica's row");
+    }
+    let s = w.run(&plan, eng(8)).await;
+    assert_eq!(s.exit_code(), 0, "{s:?}");
+    let store = Store::open(&w.state_path()).unwrap();
+    let row = store
+        .databases()
+        .unwrap()
+        .into_iter()
+        .find(|r| plan.databases[r.id as usize].identifier == replica)
+        .unwrap();
+    assert_eq!(row.state, DbState::Done);
+}
