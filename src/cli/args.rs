@@ -198,6 +198,10 @@ pub enum Cmd {
         /// Approve a whole wave.
         #[arg(long)]
         wave: Option<u32>,
+        /// Simulator world, whose clock the approval is recorded on (default: beside the
+        /// state file); a state file applied on AWS records the wall clock.
+        #[arg(long, env = "RDSFLEET_SIM_WORLD")]
+        sim_world: Option<PathBuf>,
     },
     /// Delete what finished upgrades left: blue/green deployment objects, and old instances
     /// after their retention (always with a final snapshot). Only what this plan created.

@@ -55,7 +55,12 @@ pub(super) async fn run(cli: Cli) -> Result<i32> {
         Cmd::Resume { state, run, conn } => resume_cmd(conn, state, run, verbose, quiet).await,
         Cmd::Status(args) => status_cmd(args).await,
         Cmd::Report(args) => report_cmd(args),
-        Cmd::Approve { state, dbs, wave } => approve_cmd(state, dbs, *wave),
+        Cmd::Approve {
+            state,
+            dbs,
+            wave,
+            sim_world,
+        } => approve_cmd(state, dbs, *wave, sim_world.as_deref()),
         Cmd::Cleanup {
             state,
             disable_deletion_protection,
@@ -284,7 +289,12 @@ fn report_cmd(args: &ReportArgs) -> Result<i32> {
     Ok(code)
 }
 
-fn approve_cmd(state: &Path, dbs: &[String], wave: Option<u32>) -> Result<i32> {
+fn approve_cmd(
+    state: &Path,
+    dbs: &[String],
+    wave: Option<u32>,
+    sim_world: Option<&Path>,
+) -> Result<i32> {
     let mut store = Store::open(state)?;
     let plan = store.plan()?;
     let rows = store.databases()?;
@@ -311,7 +321,10 @@ fn approve_cmd(state: &Path, dbs: &[String], wave: Option<u32>) -> Result<i32> {
         ids = rows.iter().map(|r| r.id).collect();
     }
     let _ = logging::open_run_log(state);
-    let n = store.approve(&ids, wall_now(), "rdsfleet approve")?;
+    // On the clock the engine records with (the simulator's, for a simulated rollout), so
+    // the approval sits in order among the run's events.
+    let now = state_now(&store, state, sim_world)?;
+    let n = store.approve(&ids, now, "rdsfleet approve")?;
     tracing::info!(databases = n, "switchover approved");
     out(&format!(
         "approved switchover for {n} database(s); run `rdsfleet resume --state {}` to continue",

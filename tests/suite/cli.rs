@@ -539,6 +539,23 @@ fn policy_waves_are_approved_wave_by_wave() {
     assert_eq!(code(&o), 0);
     let st = c.json(&["status", "--state", "s.sqlite", "--json"]);
     assert!(wave_states(&st, 2).iter().all(|s| s == "done"), "{st}");
+    // Approvals are recorded on the run's clock (the simulator's, which runs ahead of the
+    // wall clock here), so they sit in order among its events.
+    let store = rdsfleet::store::Store::open(&c.path("s.sqlite")).unwrap();
+    let events = store.events(None).unwrap();
+    let mut approvals = 0;
+    for (i, e) in events.iter().enumerate() {
+        if e.kind == "switchover-approved" {
+            approvals += 1;
+            let before = events[..i].iter().map(|e| e.at).max().unwrap();
+            assert!(
+                e.at >= before,
+                "approval at {} before earlier events ({before})",
+                e.at
+            );
+        }
+    }
+    assert!(approvals > 0);
     let report = c.ok(&["report", "--state", "s.sqlite"]);
     assert!(
         report.contains("## Timeline") && report.contains("makespan"),
