@@ -320,96 +320,101 @@ const MAX_TAG_VALUE: usize = 256;
 /// ([`crate::naming::check_identifier`]), malformed regions and ARNs, impossible sizes,
 /// duplicate instances. One line per problem, naming the instance.
 pub fn problems(instances: &[DbInstance]) -> Vec<String> {
-    use crate::naming::{check_identifier, check_rds_name, check_region};
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, d) in instances.iter().enumerate() {
         let who = format!("instance #{} ({:?} in {:?})", i + 1, d.identifier, d.region);
         let mut bad = |what: &str, why: String| out.push(format!("{who}: {what} {why}"));
-        if let Err(e) = check_region(&d.region) {
-            bad("region", e);
-        }
-        if let Err(e) = check_identifier(&d.identifier) {
-            bad("identifier", e);
-        }
         if !seen.insert((&d.region, &d.identifier)) {
             bad("identifier", "appears twice in this region".into());
         }
-        if !d.arn.is_empty() && !arn_names(&d.arn, &d.region, &d.identifier) {
-            bad("arn", format!("{:?} is not this instance's ARN", d.arn));
-        }
-        if !token(&d.engine, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
-        }) {
-            bad("engine", format!("{:?} is not an engine name", d.engine));
-        }
-        if !token(&d.engine_version, |c| {
-            c.is_ascii_alphanumeric() || c == '.' || c == '-'
-        }) {
-            bad(
-                "engine_version",
-                format!("{:?} is not a version", d.engine_version),
-            );
-        }
-        if !d.instance_class.starts_with("db.")
-            || !token(&d.instance_class, |c| c.is_ascii_alphanumeric() || c == '.')
-        {
-            bad(
-                "instance_class",
-                format!("{:?} is not a DB instance class", d.instance_class),
-            );
-        }
-        if !(0..=MAX_STORAGE_GIB).contains(&d.allocated_storage_gib) {
-            bad(
-                "allocated_storage_gib",
-                format!(
-                    "{} is outside 0..={MAX_STORAGE_GIB}",
-                    d.allocated_storage_gib
-                ),
-            );
-        }
-        if !(0..=MAX_BACKUP_RETENTION_DAYS).contains(&d.backup_retention_period) {
-            bad(
-                "backup_retention_period",
-                format!(
-                    "{} is outside 0..={MAX_BACKUP_RETENTION_DAYS} days",
-                    d.backup_retention_period
-                ),
-            );
-        }
-        for g in &d.parameter_groups {
-            // AWS's own default groups are the only names with a dot (`default.mysql5.7`).
-            let r = match g.name.strip_prefix("default.") {
-                Some(fam) if token(fam, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-') => {
-                    Ok(())
-                }
-                _ => check_rds_name(&g.name, crate::naming::PARAMETER_GROUP_MAX),
-            };
-            if let Err(e) = r {
-                bad("parameter group", format!("{:?} {e}", g.name));
-            }
-        }
-        for r in d.read_replica_source.iter().chain(&d.read_replicas) {
-            let ok = check_identifier(r).is_ok() || r.starts_with("arn:aws");
-            if !ok || r.chars().any(char::is_control) {
-                bad(
-                    "replica link",
-                    format!("{r:?} is neither an identifier nor an ARN"),
-                );
-            }
-        }
-        for (k, v) in &d.tags {
-            let ctl = k.chars().chain(v.chars()).any(char::is_control);
-            if k.is_empty()
-                || k.chars().count() > MAX_TAG_KEY
-                || v.chars().count() > MAX_TAG_VALUE
-                || ctl
-            {
-                bad("tag", format!("{k:?} breaks RDS's tag limits (key 1..={MAX_TAG_KEY}, value up to {MAX_TAG_VALUE} characters, no control characters)"));
-            }
-        }
+        instance_problems(d, &mut bad);
     }
     out
+}
+
+/// The problems of one instance, each handed to `bad(field, why)`.
+fn instance_problems(d: &DbInstance, bad: &mut impl FnMut(&str, String)) {
+    use crate::naming::{check_identifier, check_rds_name, check_region};
+    if let Err(e) = check_region(&d.region) {
+        bad("region", e);
+    }
+    if let Err(e) = check_identifier(&d.identifier) {
+        bad("identifier", e);
+    }
+    if !d.arn.is_empty() && !arn_names(&d.arn, &d.region, &d.identifier) {
+        bad("arn", format!("{:?} is not this instance's ARN", d.arn));
+    }
+    if !token(&d.engine, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+    }) {
+        bad("engine", format!("{:?} is not an engine name", d.engine));
+    }
+    if !token(&d.engine_version, |c| {
+        c.is_ascii_alphanumeric() || c == '.' || c == '-'
+    }) {
+        bad(
+            "engine_version",
+            format!("{:?} is not a version", d.engine_version),
+        );
+    }
+    if !d.instance_class.starts_with("db.")
+        || !token(&d.instance_class, |c| c.is_ascii_alphanumeric() || c == '.')
+    {
+        bad(
+            "instance_class",
+            format!("{:?} is not a DB instance class", d.instance_class),
+        );
+    }
+    if !(0..=MAX_STORAGE_GIB).contains(&d.allocated_storage_gib) {
+        bad(
+            "allocated_storage_gib",
+            format!(
+                "{} is outside 0..={MAX_STORAGE_GIB}",
+                d.allocated_storage_gib
+            ),
+        );
+    }
+    if !(0..=MAX_BACKUP_RETENTION_DAYS).contains(&d.backup_retention_period) {
+        bad(
+            "backup_retention_period",
+            format!(
+                "{} is outside 0..={MAX_BACKUP_RETENTION_DAYS} days",
+                d.backup_retention_period
+            ),
+        );
+    }
+    for g in &d.parameter_groups {
+        // AWS's own default groups are the only names with a dot (`default.mysql5.7`).
+        let r = match g.name.strip_prefix("default.") {
+            Some(fam) if token(fam, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-') => {
+                Ok(())
+            }
+            _ => check_rds_name(&g.name, crate::naming::PARAMETER_GROUP_MAX),
+        };
+        if let Err(e) = r {
+            bad("parameter group", format!("{:?} {e}", g.name));
+        }
+    }
+    for r in d.read_replica_source.iter().chain(&d.read_replicas) {
+        let ok = check_identifier(r).is_ok() || r.starts_with("arn:aws");
+        if !ok || r.chars().any(char::is_control) {
+            bad(
+                "replica link",
+                format!("{r:?} is neither an identifier nor an ARN"),
+            );
+        }
+    }
+    for (k, v) in &d.tags {
+        let ctl = k.chars().chain(v.chars()).any(char::is_control);
+        if k.is_empty()
+            || k.chars().count() > MAX_TAG_KEY
+            || v.chars().count() > MAX_TAG_VALUE
+            || ctl
+        {
+            bad("tag", format!("{k:?} breaks RDS's tag limits (key 1..={MAX_TAG_KEY}, value up to {MAX_TAG_VALUE} characters, no control characters)"));
+        }
+    }
 }
 
 /// Non-empty, at most 64 characters, every character allowed by `ok`.
