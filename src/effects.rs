@@ -297,21 +297,31 @@ impl Executor {
         self
     }
 
-    /// One describe through the budget, retried per [`Executor::with_read_retries`].
+    /// One describe through the budget, retried per [`Executor::with_read_retries`]; a
+    /// paginated one (`paged`) is charged its pages.
     async fn read<T, F, Fut>(&mut self, region: &str, paged: bool, call: F) -> BResult<Vec<T>>
     where
         F: Fn(Arc<dyn RdsBackend>) -> Fut,
         Fut: std::future::Future<Output = BResult<Vec<T>>>,
     {
+        let r = self.read_one(region, call).await;
+        if paged {
+            self.charge_pages(region, &r);
+        }
+        r
+    }
+
+    /// One read call through the budget, retried per [`Executor::with_read_retries`].
+    async fn read_one<T, F, Fut>(&mut self, region: &str, call: F) -> BResult<T>
+    where
+        F: Fn(Arc<dyn RdsBackend>) -> Fut,
+        Fut: std::future::Future<Output = BResult<T>>,
+    {
         let mut attempt = 0;
         loop {
             self.token(region).await;
             let r = call(self.backend.clone()).await;
-            if paged {
-                self.note_pages(region, &r);
-            } else {
-                self.note(&r);
-            }
+            self.note(&r);
             match r {
                 Err(e) if e.is_retryable() && attempt + 1 < self.read_attempts => {
                     attempt += 1;
@@ -348,8 +358,7 @@ impl Executor {
     }
 
     /// A paginated describe took one request per page: charge the pages after the first.
-    fn note_pages<T>(&mut self, region: &str, r: &BResult<Vec<T>>) {
-        self.note(r);
+    fn charge_pages<T>(&mut self, region: &str, r: &BResult<Vec<T>>) {
         if let Ok(v) = r {
             let extra = extra_pages(v.len());
             if extra > 0.0 {
@@ -432,6 +441,12 @@ impl Executor {
         let r = self.backend.download_log_file(region, instance, file).await;
         self.note(&r);
         r
+    }
+
+    /// The tags of one resource (`ListTagsForResource`), retried like a describe.
+    pub async fn list_tags(&mut self, region: &str, arn: &str) -> BResult<Tags> {
+        self.read_one(region, |b| async move { b.list_tags(region, arn).await })
+            .await
     }
 
     pub async fn describe_instance_quota(&mut self, region: &str) -> BResult<Quota> {

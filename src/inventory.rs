@@ -654,6 +654,9 @@ pub(crate) mod fake {
         async fn add_tags(&self, _: &str, _: &str, _: &Tags) -> BResult<()> {
             Err(unavailable())
         }
+        async fn list_tags(&self, _: &str, _: &str) -> BResult<Tags> {
+            Err(unavailable())
+        }
         async fn describe_engine_versions(
             &self,
             region: &str,

@@ -274,6 +274,9 @@ pub struct GreenSeen {
 /// show (no log, unreadable: moto cannot serve log files).
 pub type Diagnosis = Result<Vec<crate::diagnosis::FailedCheck>, String>;
 
+/// The tags of a parameter group (`ListTagsForResource`), or why they could not be read.
+pub type GroupTags = Result<Tags, BackendError>;
+
 /// Everything a decision may look at.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
@@ -297,6 +300,9 @@ pub struct Input<'a> {
     pub green: Option<&'a GreenSeen>,
     /// What the upgrade precheck log on a failed green says ([`Need::Diagnosis`]).
     pub diagnosis: Option<&'a Diagnosis>,
+    /// The tags of the parameter group found under the plan's group name
+    /// ([`Need::GroupTags`]), once read.
+    pub group_tags: Option<&'a GroupTags>,
 }
 
 impl Input<'_> {
@@ -400,6 +406,9 @@ pub enum Need {
     Green(Vec<String>),
     /// The upgrade precheck log of a failed green instance.
     Diagnosis(String),
+    /// The tags of a parameter group found under the plan's group name, when the state file
+    /// does not say it is ours: once per group (the engine keeps the answer for the run).
+    GroupTags { name: String, arn: String },
 }
 
 /// Attempts of a call refused with `InvalidState` before the database fails.
@@ -631,7 +640,8 @@ fn snapshot_outcome(i: &Input, effect: &Effect, r: &BResult<EffectOk>) -> Decisi
 }
 
 /// The target parameter group: created once (it may be shared), then configured. Both calls
-/// are idempotent by name; a group found under the name is adopted only with the right family.
+/// are idempotent by name. A group found under the name is adopted only with the right family,
+/// and only when it is this plan's ([`adopt_group`]).
 fn parameter_group(i: &Input) -> Decision {
     let p = i.db;
     let Some(target) = &p.target else {
@@ -651,7 +661,7 @@ fn parameter_group(i: &Input) -> Decision {
         Some(g) if g.family != planned.family => {
             Decision::Fail(format!("parameter group {name} exists with another family"))
         }
-        Some(_) => configure_group(planned),
+        Some(g) => adopt_group(i, planned, g, status),
         None => Decision::Call(
             Effect::CreateParameterGroup {
                 region: p.region.clone(),
@@ -671,6 +681,68 @@ fn parameter_group(i: &Input) -> Decision {
                 detail: Some(planned.family.clone()),
             }),
         ),
+    }
+}
+
+/// A group already exists under the plan's name. Configuring it records it as this plan's
+/// (`created`, then `done`), and `abort` deletes such a group once nothing uses it: so it is
+/// adopted only when it is ours - the state file says our `CreateDBParameterGroup` succeeded
+/// (`created`), or the group carries this plan's tags (an earlier attempt whose state file was
+/// lost, or whose outcome was never recorded: a `started` row is also what an `AlreadyExists`
+/// answer leaves, so it proves nothing). Tags are read only here, once per group
+/// ([`Need::GroupTags`]): `DescribeDBParameterGroups` returns none.
+///
+/// Someone else's group is never modified; the database waits for an operator rather than
+/// failing, because planning again would derive the same name (it comes from the plan's
+/// content): the fix is to move that group out of the way, then resume.
+fn adopt_group(
+    i: &Input,
+    planned: &PlannedParameterGroup,
+    found: &ParameterGroup,
+    status: Option<ResourceStatus>,
+) -> Decision {
+    if status == Some(ResourceStatus::Created) {
+        return configure_group(planned);
+    }
+    let Some(tags) = i.group_tags else {
+        return Decision::Need(Need::GroupTags {
+            name: found.name.clone(),
+            arn: found.arn.clone(),
+        });
+    };
+    let name = &found.name;
+    match tags {
+        Ok(t) if is_managed(t, Some(i.plan_id)) => configure_group(planned),
+        Ok(t) => {
+            let whose = match t.get(TAG_PLAN_ID) {
+                Some(other) if is_managed(t, None) => {
+                    format!("it is tagged by another rdsfleet plan, {other}")
+                }
+                _ => "it does not carry this plan's rdsfleet tags".to_string(),
+            };
+            Decision::Wait(WaitReason::Operator {
+                detail: format!(
+                    "parameter group {name} already exists and was not created by this plan ({whose}); \
+                     it was not modified and rdsfleet will never delete it. Delete it (copy it under \
+                     another name first if something uses it), then `rdsfleet resume`; or leave this \
+                     database out: `rdsfleet abort --db {}`",
+                    i.db.identifier
+                ),
+            })
+        }
+        // Deleted since the describe: the next tick sees it gone and creates ours.
+        Err(e) if e.kind == ErrorKind::NotFound => Decision::Wait(WaitReason::Aws {
+            what: format!("parameter group {name}"),
+            status: "gone while its tags were read".into(),
+        }),
+        Err(e) if e.is_retryable() => error_policy(i, e, Op::ListTagsForResource),
+        Err(e) => Decision::Wait(WaitReason::Operator {
+            detail: format!(
+                "cannot tell whether parameter group {name} is this plan's: its tags could not be \
+                 read ({e}); it was not modified. Allow rds:ListTagsForResource (`rdsfleet \
+                 iam-policy`), then `rdsfleet resume`"
+            ),
+        }),
     }
 }
 
@@ -703,11 +775,12 @@ fn parameter_group_outcome(i: &Input, effect: &Effect, r: &BResult<EffectOk>) ->
                 "internal: created {name} but the plan has no such group"
             )),
         },
-        // Ours from an earlier attempt, or a stranger's: the next observation shows its family.
+        // Ours from an earlier attempt, or a stranger's: the next observation shows its
+        // family, and its tags whose it is (`adopt_group`).
         (Effect::CreateParameterGroup { .. }, Err(e)) if e.kind == ErrorKind::AlreadyExists => {
             Decision::Wait(WaitReason::Aws {
                 what: format!("parameter group {name}"),
-                status: "exists; checking its family".into(),
+                status: "exists; checking whose it is".into(),
             })
         }
         (Effect::ModifyParameterGroup { .. }, Ok(_)) => {

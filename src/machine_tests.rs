@@ -33,6 +33,7 @@ struct Case {
     fresh: Option<Fresh>,
     green: Option<GreenSeen>,
     diagnosis: Option<Diagnosis>,
+    group_tags: Option<GroupTags>,
     readiness_stable: Millis,
     blue_protected: bool,
     last_error: Option<String>,
@@ -59,6 +60,7 @@ impl Default for Case {
             fresh: None,
             green: None,
             diagnosis: None,
+            group_tags: None,
             readiness_stable: 0,
             blue_protected: false,
             last_error: None,
@@ -214,6 +216,7 @@ fn input<'a>(c: &'a Case, f: &'a Fixture) -> Input<'a> {
         fresh: c.fresh.as_ref(),
         green: c.green.as_ref(),
         diagnosis: c.diagnosis.as_ref(),
+        group_tags: c.group_tags.as_ref(),
     }
 }
 
@@ -554,8 +557,9 @@ fn parameter_group_is_created_then_configured_and_adopted_only_with_its_family()
         "step done: parameter group ready",
     );
     check(c(vec![], None), "call CreateDBParameterGroup");
+    // Our create succeeded earlier (the row says `created`): configured, no tags read.
     check(
-        c(vec![g("mysql8.0")], Some(ResourceStatus::Started)),
+        c(vec![g("mysql8.0")], Some(ResourceStatus::Created)),
         "call ModifyDBParameterGroup",
     );
     check(
@@ -576,13 +580,122 @@ fn parameter_group_is_created_then_configured_and_adopted_only_with_its_family()
         started(),
         effect(Op::CreateDBParameterGroup),
         err(ErrorKind::AlreadyExists),
-        "wait waiting for AWS: parameter group default.mysql8.0 is exists; checking its family",
+        "wait waiting for AWS: parameter group default.mysql8.0 is exists; checking whose it is",
     );
     check_outcome(
         started(),
         effect(Op::ModifyDBParameterGroup),
         Ok(EffectOk::Done),
         "step done: parameter group created",
+    );
+}
+
+/// A group found under the plan's group name is modified (and so later deleted by abort) only
+/// when it is ours: the state file says our create succeeded, or it carries this plan's tags.
+#[test]
+fn a_group_found_under_the_plans_name_is_adopted_only_when_it_is_ours() {
+    const ARN: &str = "arn:aws:rds:us-east-1:123456789012:pg:default.mysql8.0";
+    let found = || ParameterGroup {
+        name: "default.mysql8.0".into(),
+        family: "mysql8.0".into(),
+        description: String::new(),
+        arn: ARN.into(),
+    };
+    let plan_id = test_plan().plan_id;
+    let c = |status: Option<ResourceStatus>, tags: Option<GroupTags>| Case {
+        planned_group: true,
+        group_status: status,
+        groups: vec![found()],
+        group_tags: tags,
+        ..at(StepKind::ParameterGroup, StepStatus::Pending)
+    };
+    let tagged = |k: &[(&str, &str)]| -> Option<GroupTags> {
+        Some(Ok(k
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()))
+    };
+    // Whose it is is unknown: read its tags. No row (an earlier attempt's state file lost, or
+    // a stranger's), a `started` row (the create's outcome never recorded, or AlreadyExists),
+    // a `deleted` one (recreated since by someone).
+    for status in [
+        None,
+        Some(ResourceStatus::Started),
+        Some(ResourceStatus::Deleted),
+    ] {
+        check(
+            c(status, None),
+            &format!("need GroupTags {{ name: \"default.mysql8.0\", arn: \"{ARN}\" }}"),
+        );
+    }
+    // Our create succeeded: configured without reading tags.
+    check(
+        c(Some(ResourceStatus::Created), None),
+        "call ModifyDBParameterGroup",
+    );
+    // This plan's tags: ours (an earlier attempt), configured and recorded as ours.
+    let ours: Vec<(String, String)> = managed_tags(&plan_id).into_iter().collect();
+    let ours: Vec<(&str, &str)> = ours.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    for status in [None, Some(ResourceStatus::Started)] {
+        let case = c(status, tagged(&ours));
+        let f = fixture(&case);
+        match next(&input(&case, &f)) {
+            Decision::Call(Effect::ModifyParameterGroup { name, .. }, Some(t)) => {
+                assert_eq!(name, "default.mysql8.0");
+                assert_eq!(
+                    (t.at_intent, t.on_ok),
+                    (ResourceStatus::Created, ResourceStatus::Done)
+                );
+            }
+            other => panic!("expected the adoption of our group, got {other:?}"),
+        }
+    }
+    // Someone else's: never modified; the database waits for an operator, who is told what
+    // to do (re-planning derives the same name).
+    let stranger = "wait waiting for an operator: parameter group default.mysql8.0 already exists and was not created by this plan";
+    check(c(None, tagged(&[])), stranger);
+    check(
+        c(None, tagged(&[("team", "payments")])),
+        &format!("{stranger} (it does not carry this plan's rdsfleet tags); it was not modified and rdsfleet will never delete it. Delete it"),
+    );
+    check(
+        c(
+            Some(ResourceStatus::Started),
+            tagged(&[
+                ("rdsfleet:managed", "true"),
+                ("rdsfleet:plan-id", "rf-other"),
+            ]),
+        ),
+        &format!("{stranger} (it is tagged by another rdsfleet plan, rf-other)"),
+    );
+    check(
+        c(None, tagged(&[("rdsfleet:managed", "true")])),
+        &format!("{stranger} (it does not carry this plan's rdsfleet tags)"),
+    );
+    check(c(None, tagged(&[("rdsfleet:plan-id", &plan_id)])), stranger);
+    let read_err = |kind| Some(Err(BackendError::new(kind, "Code", "message")));
+    check(
+        c(None, read_err(ErrorKind::NotFound)),
+        "wait waiting for AWS: parameter group default.mysql8.0 is gone while its tags were read",
+    );
+    check(
+        c(None, read_err(ErrorKind::Throttled)),
+        "step pending: Code (throttled): message (will retry) [not before +5s]",
+    );
+    check(
+        c(None, read_err(ErrorKind::AccessDenied)),
+        "wait waiting for an operator: cannot tell whether parameter group default.mysql8.0 is this plan's",
+    );
+    // The family is judged first: a group of another family is refused whoever made it.
+    check(
+        Case {
+            groups: vec![ParameterGroup {
+                family: "mysql5.7".into(),
+                ..found()
+            }],
+            ..c(None, None)
+        },
+        "fail: parameter group default.mysql8.0 exists with another family",
     );
 }
 

@@ -249,6 +249,15 @@ async fn parameter_groups_create_modify_describe_delete() {
         .unwrap();
     assert_eq!(g.family, "mysql8.0");
     assert_eq!(boto3_tags(&moto, &g.arn), MANAGED_TAGS_JSON_P1);
+    // ListTagsForResource tells ours from a stranger's group (the describe carries no tags).
+    let ours = b.list_tags(REGION, &g.arn).await.unwrap();
+    assert!(is_managed(&ours, Some("p1")), "{ours:?}");
+    let stranger = b
+        .describe_parameter_groups(REGION, &["orders-57".to_string()])
+        .await
+        .unwrap();
+    let theirs = b.list_tags(REGION, &stranger[0].arn).await.unwrap();
+    assert!(!is_managed(&theirs, None), "{theirs:?}");
     let dup = b
         .create_parameter_group(
             REGION,

@@ -634,6 +634,17 @@ impl RdsBackend for AwsBackend {
         Ok(())
     }
 
+    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags> {
+        let out = self
+            .client(region)?
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(|e| classify("ListTagsForResource", e))?;
+        Ok(convert::tags_from(out.tag_list()))
+    }
+
     async fn describe_engine_versions(
         &self,
         region: &str,

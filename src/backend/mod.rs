@@ -44,6 +44,9 @@ pub enum Op {
     /// Only ever to turn deletion protection off or on.
     ModifyDBInstance,
     AddTagsToResource,
+    /// Only for a parameter group found under a name this plan would create, to tell ours
+    /// (this plan's tags) from someone else's: `DescribeDBParameterGroups` returns no tags.
+    ListTagsForResource,
     DescribeDBProxies,
     DescribeDBProxyTargets,
     DescribeIntegrations,
@@ -52,7 +55,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 22] = [
+    pub const ALL: [Op; 23] = [
         Op::DescribeDBInstances,
         Op::DescribeBlueGreenDeployments,
         Op::DescribeDBSnapshots,
@@ -70,6 +73,7 @@ impl Op {
         Op::DeleteDBInstance,
         Op::ModifyDBInstance,
         Op::AddTagsToResource,
+        Op::ListTagsForResource,
         Op::DescribeDBProxies,
         Op::DescribeDBProxyTargets,
         Op::DescribeIntegrations,
@@ -97,6 +101,7 @@ impl Op {
             Op::DeleteDBInstance => "DeleteDBInstance",
             Op::ModifyDBInstance => "ModifyDBInstance",
             Op::AddTagsToResource => "AddTagsToResource",
+            Op::ListTagsForResource => "ListTagsForResource",
             Op::DescribeDBProxies => "DescribeDBProxies",
             Op::DescribeDBProxyTargets => "DescribeDBProxyTargets",
             Op::DescribeIntegrations => "DescribeIntegrations",
@@ -116,6 +121,7 @@ impl Op {
                 | Op::DescribeDBParameters
                 | Op::DescribeDBEngineVersions
                 | Op::DescribeAccountAttributes
+                | Op::ListTagsForResource
                 | Op::DescribeDBProxies
                 | Op::DescribeDBProxyTargets
                 | Op::DescribeIntegrations
@@ -328,6 +334,11 @@ pub trait RdsBackend: Send + Sync {
     ) -> BResult<()>;
 
     async fn add_tags(&self, region: &str, arn: &str, tags: &Tags) -> BResult<()>;
+    /// The tags of one resource by ARN (`ListTagsForResource`). rdsfleet reads them only for a
+    /// parameter group found under a name its plan would create (`DescribeDBParameterGroups`
+    /// returns no tags): this plan's tags make it ours, anything else someone else's. An ARN
+    /// naming no resource is `NotFound` (or, on some endpoints, an empty list).
+    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags>;
 
     /// `DescribeDBEngineVersions`; `ErrorKind::Unavailable` where the endpoint lacks it.
     /// `include_all` also lists versions no longer offered for new instances (`IncludeAll`):

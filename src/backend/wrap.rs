@@ -172,6 +172,11 @@ impl<H: Hook> RdsBackend for Wrapped<H> {
         let call = || i.add_tags(region, arn, tags);
         self.hook.around(Op::AddTagsToResource, &call).await
     }
+    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags> {
+        let i = &self.inner;
+        let call = || i.list_tags(region, arn);
+        self.hook.around(Op::ListTagsForResource, &call).await
+    }
     async fn describe_engine_versions(
         &self,
         region: &str,

@@ -31,10 +31,11 @@ pub use crate::effects::ApiBudget;
 use crate::backend::InstanceQuery;
 use crate::backend::{BlueGreenQuery, RdsBackend};
 use crate::clock::{Millis, SharedClock};
-use crate::domain::Quota;
+use crate::domain::{is_managed, Quota, Tags};
 use crate::effects::{Effect, EffectOk, Executor, Intent};
 use crate::machine::{
-    self, Change, Decision, Diagnosis, Fresh, GreenSeen, Input, Need, Rules, Seen, Window,
+    self, Change, Decision, Diagnosis, Fresh, GreenSeen, GroupTags, Input, Need, Rules, Seen,
+    Window,
 };
 use crate::plan::Plan;
 use crate::plan::StepKind;
@@ -195,6 +196,11 @@ struct RunState {
     quota_warned: HashSet<String>,
     /// Parameter groups whose restore failed for good in this run (not retried; said).
     restore_failed: HashSet<usize>,
+    /// (region, name) -> the tags of a parameter group found under a name the plan creates,
+    /// read once ([`Need::GroupTags`]): a group someone else made stays someone else's while
+    /// its databases wait, without a call per database per tick. Forgotten when a tick no
+    /// longer sees the group.
+    group_tags: HashMap<(String, String), Tags>,
 }
 
 /// What one tick did: returned by [`Engine::tick`], read by the loop.
@@ -653,18 +659,7 @@ impl Engine {
         report: &mut TickReport,
     ) -> Result<(), EngineError> {
         let Some(step) = d.current_step().cloned() else {
-            let now = self.clock.now();
-            set_state(
-                &mut self.store,
-                &mut self.run.fleet,
-                report,
-                d.id,
-                DbState::Done,
-                &DbWhy::default(),
-                now,
-                "all steps done",
-            )?;
-            return Ok(());
+            return self.all_steps_done(d, report);
         };
         if !seen.has(machine::step(step.kind).needs) {
             return Ok(());
@@ -674,10 +669,13 @@ impl Engine {
             StepKind::ParameterGroup => planned_group(&self.cfg, &self.store, p)?,
             _ => None,
         };
-        let mut reads = Reads::default();
+        let mut reads = Reads {
+            group_tags: known_group_tags(&mut self.run.group_tags, p, step.kind, seen).map(Ok),
+            ..Reads::default()
+        };
         // Each read a decision asks for is made at most once: quota, fresh deployment, green,
-        // precheck log, then the decision itself.
-        for _ in 0..5 {
+        // precheck log, a parameter group's tags, then the decision itself.
+        for _ in 0..6 {
             let now = self.clock.now();
             let input = Input {
                 now,
@@ -693,6 +691,7 @@ impl Engine {
                 fresh: reads.fresh.as_ref(),
                 green: reads.green.as_ref(),
                 diagnosis: reads.diagnosis.as_ref(),
+                group_tags: reads.group_tags.as_ref(),
             };
             match machine::next(&input) {
                 Decision::Need(Need::Quota) => {
@@ -705,6 +704,12 @@ impl Engine {
                     )
                     .await?;
                     quota.insert(p.region.clone(), q);
+                }
+                Decision::Need(Need::GroupTags { name, arn }) => {
+                    let known = &mut self.run.group_tags;
+                    let plan_id = &self.cfg.plan.plan_id;
+                    let r = read_group_tags(&mut self.exec, known, plan_id, &p.region, name, &arn);
+                    reads.group_tags = Some(r.await);
                 }
                 Decision::Need(need) => {
                     let mut cx = Ctx {
@@ -735,6 +740,22 @@ impl Engine {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Every step of the database is done: so is the database.
+    fn all_steps_done(&mut self, d: &DbRow, report: &mut TickReport) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        set_state(
+            &mut self.store,
+            &mut self.run.fleet,
+            report,
+            d.id,
+            DbState::Done,
+            &DbWhy::default(),
+            now,
+            "all steps done",
+        )?;
         Ok(())
     }
 
@@ -856,6 +877,7 @@ struct Reads {
     fresh: Option<Fresh>,
     green: Option<GreenSeen>,
     diagnosis: Option<Diagnosis>,
+    group_tags: Option<GroupTags>,
 }
 
 impl Reads {
@@ -890,8 +912,9 @@ impl Reads {
                     .event(Some(d.id), Some(step), "diagnosis", &json, cx.clock.now())?;
                 self.diagnosis = Some(found);
             }
-            // Read by the caller: the quota is shared by the region's databases.
-            Need::Quota => {}
+            // Read by the caller: shared by the region's databases (the quota) or by the
+            // databases of a parameter group, for the run (its tags).
+            Need::Quota | Need::GroupTags { .. } => {}
         }
         Ok(())
     }
@@ -943,6 +966,54 @@ async fn describe_one(exec: &mut Executor, region: &str, name: &str) -> Fresh {
     exec.describe_blue_green(region, &q)
         .await
         .map(|v| v.into_iter().find(|b| b.name == name))
+}
+
+/// The tags of a parameter group found under the plan's name ([`Need::GroupTags`]), kept
+/// in `known` for the run when read.
+async fn read_group_tags(
+    exec: &mut Executor,
+    known: &mut HashMap<(String, String), Tags>,
+    plan_id: &str,
+    region: &str,
+    name: String,
+    arn: &str,
+) -> GroupTags {
+    let r = exec.list_tags(region, arn).await;
+    match &r {
+        Ok(tags) => {
+            let ours = is_managed(tags, Some(plan_id));
+            tracing::info!(group = %name, ours, "read the tags of a parameter group found under the plan's name");
+            known.insert((region.to_string(), name), tags.clone());
+        }
+        Err(e) => {
+            tracing::debug!(group = %name, error = %e, "could not read the tags of a parameter group")
+        }
+    }
+    r
+}
+
+/// The tags read earlier in this run of the parameter group the database's step would create,
+/// while a tick still sees the group (one deleted since is forgotten: one recreated under the
+/// name is read again).
+fn known_group_tags(
+    known: &mut HashMap<(String, String), Tags>,
+    p: &crate::plan::PlannedDatabase,
+    step: StepKind,
+    seen: &Seen,
+) -> Option<Tags> {
+    if step != StepKind::ParameterGroup {
+        return None;
+    }
+    let key = (p.region.clone(), p.target.as_ref()?.parameter_group.clone());
+    let visible = seen
+        .parameter_groups
+        .as_ref()
+        .is_some_and(|m| m.contains_key(&key.1));
+    if !visible {
+        known.remove(&key);
+        return None;
+    }
+    known.get(&key).cloned()
 }
 
 /// The parameter group this plan creates for the database, and where the state file says
@@ -1109,20 +1180,7 @@ fn apply(
     let now = cx.clock.now();
     match decision {
         Decision::Wait(w) => {
-            match w {
-                WaitReason::QuotaHeadroom { .. } => report.quota_waiting += 1,
-                WaitReason::Window { .. } => report.window_waiting += 1,
-                _ => {}
-            }
-            if w.needs_operator() {
-                let what = match &w {
-                    WaitReason::Operator { detail } => detail.clone(),
-                    other => other.describe(),
-                };
-                report
-                    .operator_waiting
-                    .push(format!("{}: {what}", d.identifier));
-            }
+            report.count_wait(&d.identifier, &w);
             set_wait(cx.store, d, Some(&w), now)?;
         }
         Decision::Step(c) => {
@@ -1209,6 +1267,24 @@ fn apply(
         Decision::Need(_) | Decision::Call(..) => {}
     }
     Ok(())
+}
+
+impl TickReport {
+    /// Count a wait the loop acts on: quota and window waits, and those only an operator ends.
+    fn count_wait(&mut self, identifier: &str, w: &WaitReason) {
+        match w {
+            WaitReason::QuotaHeadroom { .. } => self.quota_waiting += 1,
+            WaitReason::Window { .. } => self.window_waiting += 1,
+            _ => {}
+        }
+        if w.needs_operator() {
+            let what = match w {
+                WaitReason::Operator { detail } => detail.clone(),
+                other => other.describe(),
+            };
+            self.operator_waiting.push(format!("{identifier}: {what}"));
+        }
+    }
 }
 
 /// Record why a database waits, when that changed.

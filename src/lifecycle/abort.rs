@@ -18,7 +18,9 @@
 use super::{act, backend_err, executor, Action, Budget, LifecycleError, Outcome};
 use crate::backend::{BlueGreenQuery, ErrorKind, InstanceQuery, RdsBackend};
 use crate::clock::SharedClock;
-use crate::domain::{arn_resource_id, is_managed, managed_tags, BgStatus, BlueGreen, DbInstance};
+use crate::domain::{
+    arn_resource_id, is_managed, managed_tags, BgStatus, BlueGreen, DbInstance, Tags,
+};
 use crate::effects::{Effect, Executor, Intent, Tracked};
 use crate::plan::{Plan, PlannedDatabase, StepKind};
 use crate::state::{DbState, ResourceKind, ResourceStatus, StepStatus};
@@ -465,8 +467,48 @@ fn deleted_detail(tagged: &[&str], unprotected: &[&GreenPrep]) -> String {
     s
 }
 
+/// Whether a parameter group the plan names is this plan's to delete, from its resource row
+/// and, when the row cannot tell, its tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupVerdict {
+    /// No row (never created by this plan: a group found under the name but someone else's
+    /// is never recorded), or already deleted: nothing to do.
+    NotCreated,
+    /// Our `CreateDBParameterGroup` succeeded, or the group was adopted as ours (tagged by this
+    /// plan): `created`, `done`, `restored` - or a delete of ours was begun (`deleting`).
+    Ours,
+    /// `started`: the create's outcome was never recorded (a crash), or it was refused with
+    /// `AlreadyExists` - the group may be someone else's. Its tags decide.
+    AskTags,
+    /// Tagged by someone else (or not at all): never deleted.
+    NotOurs,
+}
+
+/// Judge a parameter group from its row's status and, for [`GroupVerdict::AskTags`], its tags.
+pub fn judge_group(
+    status: Option<ResourceStatus>,
+    tags: Option<&Tags>,
+    plan_id: &str,
+) -> GroupVerdict {
+    match status {
+        None | Some(ResourceStatus::Deleted | ResourceStatus::Kept) => GroupVerdict::NotCreated,
+        Some(
+            ResourceStatus::Created
+            | ResourceStatus::Done
+            | ResourceStatus::Restored
+            | ResourceStatus::Deleting,
+        ) => GroupVerdict::Ours,
+        Some(ResourceStatus::Started) => match tags {
+            None => GroupVerdict::AskTags,
+            Some(t) if is_managed(t, Some(plan_id)) => GroupVerdict::Ours,
+            Some(_) => GroupVerdict::NotOurs,
+        },
+    }
+}
+
 /// Parameter groups this plan created that no remaining database uses, and that no instance
 /// has attached (one describe of the instances per region, only if there is a candidate).
+/// A group whose row does not prove it ours has its tags read first (two calls, only then).
 async fn unused_groups(
     exec: &mut Executor,
     store: &mut Store,
@@ -476,10 +518,11 @@ async fn unused_groups(
     let mut out = Vec::new();
     let mut attached: HashMap<String, Vec<String>> = HashMap::new();
     for g in &plan.parameter_groups {
-        let Some(res) = store.resource(&g.region, ResourceKind::ParameterGroup, &g.name)? else {
-            continue; // never created by us
-        };
-        if res.status == ResourceStatus::Deleted {
+        let status = store
+            .resource(&g.region, ResourceKind::ParameterGroup, &g.name)?
+            .map(|r| r.status);
+        let verdict = judge_group(status, None, &plan.plan_id);
+        if verdict == GroupVerdict::NotCreated {
             continue;
         }
         let still_used = plan.databases.iter().enumerate().any(|(i, d)| {
@@ -514,39 +557,84 @@ async fn unused_groups(
             out.push(act("-", &g.name, Outcome::Kept, why));
             continue;
         }
-        let effect = Effect::DeleteParameterGroup {
-            region: g.region.clone(),
-            name: g.name.clone(),
+        let verdict = match verdict {
+            GroupVerdict::AskTags => match group_tags(exec, &g.region, &g.name).await {
+                Ok(Some(tags)) => judge_group(status, Some(&tags), &plan.plan_id),
+                Ok(None) => continue, // never created: nothing to delete
+                Err(e) => {
+                    let why = format!("could not read its tags to tell whether this plan created it ({e}); left alone, re-run abort");
+                    out.push(act("-", &g.name, Outcome::Kept, why));
+                    continue;
+                }
+            },
+            v => v,
         };
-        let tracked = Tracked {
-            kind: ResourceKind::ParameterGroup,
-            name: g.name.clone(),
-            at_intent: ResourceStatus::Deleting,
-            on_ok: ResourceStatus::Deleted,
-            on_error: None,
-            detail: None,
-        };
-        let done = exec
-            .perform(
-                store,
-                Intent::Event { db_id: None },
-                &effect,
-                Some(&tracked),
-            )
-            .await?;
-        out.push(match done.result {
-            Err(e) if e.kind != ErrorKind::NotFound => {
-                act("-", &g.name, Outcome::Failed, e.to_string())
-            }
-            _ => act(
-                "-",
-                &g.name,
-                Outcome::Deleted,
-                "parameter group created by this plan, no longer used",
-            ),
-        });
+        if verdict == GroupVerdict::NotOurs {
+            let why = "parameter group under this plan's name, not tagged by this plan: someone else's, left alone";
+            out.push(act("-", &g.name, Outcome::Kept, why));
+            continue;
+        }
+        out.push(delete_group(exec, store, g).await?);
     }
     Ok(out)
+}
+
+/// The tags of a named group (`None`: no such group): its ARN from a describe, then its tags.
+async fn group_tags(
+    exec: &mut Executor,
+    region: &str,
+    name: &str,
+) -> Result<Option<Tags>, crate::backend::BackendError> {
+    let found = exec
+        .describe_parameter_groups(region, &[name.to_string()])
+        .await?;
+    let Some(g) = found.into_iter().find(|g| g.name == name) else {
+        return Ok(None);
+    };
+    match exec.list_tags(region, &g.arn).await {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Delete a group of this plan that nothing uses, through the effect path.
+async fn delete_group(
+    exec: &mut Executor,
+    store: &mut Store,
+    g: &crate::plan::PlannedParameterGroup,
+) -> Result<Action, LifecycleError> {
+    let effect = Effect::DeleteParameterGroup {
+        region: g.region.clone(),
+        name: g.name.clone(),
+    };
+    let tracked = Tracked {
+        kind: ResourceKind::ParameterGroup,
+        name: g.name.clone(),
+        at_intent: ResourceStatus::Deleting,
+        on_ok: ResourceStatus::Deleted,
+        on_error: None,
+        detail: None,
+    };
+    let done = exec
+        .perform(
+            store,
+            Intent::Event { db_id: None },
+            &effect,
+            Some(&tracked),
+        )
+        .await?;
+    Ok(match done.result {
+        Err(e) if e.kind != ErrorKind::NotFound => {
+            act("-", &g.name, Outcome::Failed, e.to_string())
+        }
+        _ => act(
+            "-",
+            &g.name,
+            Outcome::Deleted,
+            "parameter group created by this plan, no longer used",
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -721,5 +809,37 @@ mod tests {
             vec![blue(), instance("a-r", blue_tags(), true)],
             &[],
         );
+    }
+
+    /// Abort deletes a parameter group only when its row shows our create succeeded (or it
+    /// was adopted as this plan's), or, when the row cannot tell, this plan's tags say so.
+    #[test]
+    fn abort_deletes_only_groups_this_plan_created_or_tagged() {
+        use ResourceStatus as S;
+        let check = |status: Option<S>, tags: Option<Tags>, want: GroupVerdict| {
+            assert_eq!(
+                judge_group(status, tags.as_ref(), "p1"),
+                want,
+                "{status:?} {tags:?}"
+            );
+        };
+        check(None, None, GroupVerdict::NotCreated);
+        check(None, Some(managed_tags("p1")), GroupVerdict::NotCreated);
+        check(Some(S::Deleted), None, GroupVerdict::NotCreated);
+        for s in [S::Created, S::Done, S::Restored, S::Deleting] {
+            check(Some(s), None, GroupVerdict::Ours);
+        }
+        check(Some(S::Started), None, GroupVerdict::AskTags);
+        check(
+            Some(S::Started),
+            Some(managed_tags("p1")),
+            GroupVerdict::Ours,
+        );
+        check(
+            Some(S::Started),
+            Some(managed_tags("p2")),
+            GroupVerdict::NotOurs,
+        );
+        check(Some(S::Started), Some(Tags::new()), GroupVerdict::NotOurs);
     }
 }

@@ -2263,7 +2263,33 @@ fn delete_instance(x: &Ctx, id: &str, final_snapshot_id: &str) -> BResult<()> {
     x.schedule(gone, &row.inst.dbi_resource_id, EventKind::InstGone {})
 }
 
-/// Resolve an ARN to its resource's tags (and a setter).
+/// `ListTagsForResource`: the tags a resource carries (those given at creation, plus any added
+/// since). An ARN of this account and region naming nothing is refused with the resource's
+/// not-found fault, as RDS does; a malformed one with `InvalidParameterValue`.
+fn tags_of(x: &Ctx, a: &str) -> BResult<Tags> {
+    let (kind, id) = x.parse_arn(a)?;
+    Ok(match kind {
+        "db" => x.inst(id)?.inst.tags,
+        "snapshot" => {
+            store::get::<SnapRow>(x.c, Table::Snapshots, x.region, id)
+                .sq()?
+                .ok_or_else(|| {
+                    e(
+                        ErrorKind::NotFound,
+                        "DBSnapshotNotFound",
+                        format!("DBSnapshot {id} not found."),
+                    )
+                })?
+                .snap
+                .tags
+        }
+        "pg" => x.pg(id)?.tags,
+        "deployment" => x.bgd(id)?.bg.tags,
+        _ => return Err(bad_param(format!("Unsupported resource type in {a}"))),
+    })
+}
+
+/// `AddTagsToResource`: resolve an ARN to its resource and add the tags.
 fn add_tags(x: &Ctx, a: &str, tags: &Tags) -> BResult<()> {
     let (kind, id) = x.parse_arn(a)?;
     match kind {
@@ -2590,6 +2616,14 @@ impl RdsBackend for SimBackend {
         let p = json!({"ResourceName": arn, "Tags": tags});
         self.call(region, Op::AddTagsToResource, arn, p, |x| {
             add_tags(x, arn, tags).map(|v| (v, 1))
+        })
+        .await
+    }
+
+    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags> {
+        let p = json!({"ResourceName": arn});
+        self.call(region, Op::ListTagsForResource, arn, p, |x| {
+            tags_of(x, arn).map(|t| (t, 1))
         })
         .await
     }

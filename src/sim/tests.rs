@@ -2083,3 +2083,60 @@ async fn milestones_say_when_rds_finished_what_it_was_asked() {
     assert_eq!(last, all.last().unwrap().seq);
     assert_eq!(mutating, all.iter().filter(|t| t.mutating).count() as i64);
 }
+
+/// `ListTagsForResource` on a parameter group returns the tags given at creation (and added
+/// since), and refuses an ARN that names no group, as RDS does.
+#[tokio::test]
+async fn parameter_group_tags_are_kept_from_creation_and_unknown_arns_are_refused() {
+    let w = world(clean(1));
+    let new = NewParameterGroup {
+        name: "rdsfleet-p1-mysql80-custom".into(),
+        family: "mysql8.0".into(),
+        description: "d".into(),
+        tags: managed_tags("p1"),
+    };
+    let g = w.b.create_parameter_group(R, &new).await.unwrap();
+    assert!(
+        g.arn.ends_with(":pg:rdsfleet-p1-mysql80-custom"),
+        "{}",
+        g.arn
+    );
+    let described =
+        w.b.describe_parameter_groups(R, std::slice::from_ref(&new.name))
+            .await
+            .unwrap();
+    assert_eq!(described[0].arn, g.arn, "the ARN tags are read by");
+    let tags = w.b.list_tags(R, &g.arn).await.unwrap();
+    assert_eq!(tags, managed_tags("p1"));
+    let mut more = Tags::new();
+    more.insert("team".into(), "db".into());
+    w.b.add_tags(R, &g.arn, &more).await.unwrap();
+    assert_eq!(w.b.list_tags(R, &g.arn).await.unwrap()["team"], "db");
+
+    let untagged = NewParameterGroup {
+        name: "someone-elses".into(),
+        tags: Tags::new(),
+        ..new.clone()
+    };
+    let s = w.b.create_parameter_group(R, &untagged).await.unwrap();
+    assert!(w.b.list_tags(R, &s.arn).await.unwrap().is_empty());
+
+    let gone = g.arn.replace("rdsfleet-p1-mysql80-custom", "nope");
+    let e = w.b.list_tags(R, &gone).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::NotFound, "DBParameterGroupNotFound")
+    );
+    let e = w.b.list_tags(R, "not-an-arn").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    let e = w.b.list_tags(SIM_REGIONS[1], &g.arn).await.unwrap_err();
+    assert_eq!(
+        e.kind,
+        ErrorKind::InvalidRequest,
+        "an ARN of another region"
+    );
+    let trail = w.b.trail(false).unwrap();
+    assert!(trail
+        .iter()
+        .any(|t| t.action == "ListTagsForResource" && !t.mutating));
+}

@@ -464,3 +464,92 @@ async fn a_failed_delete_turns_green_protection_back_on_and_a_rerun_finishes() {
     assert!(!report[0].detail.contains("tagged"), "{:?}", report[0]);
     assert_eq!(state_of(&w, &id), DbState::Aborted);
 }
+
+/// A parameter group someone else made under the name this plan would create (same family, not
+/// tagged by this plan): never configured, never recorded as ours, and so never deleted by
+/// `abort`. The databases that need it wait for an operator with the fix in their reason;
+/// the rest of the fleet finishes.
+#[tokio::test]
+async fn a_strangers_parameter_group_under_the_plans_name_is_never_modified_nor_deleted() {
+    use rdsfleet::backend::NewParameterGroup;
+    let w = world(WorldSpec {
+        databases: 6,
+        ..Default::default()
+    });
+    let plan = w.plan(&[("mysql", "8.0"), ("postgres", "16")]).await;
+    let g = plan
+        .parameter_groups
+        .first()
+        .expect("the fixture plans a custom parameter group")
+        .clone();
+    let mut theirs = rdsfleet::domain::Tags::new();
+    theirs.insert("team".into(), "payments".into());
+    w.sim()
+        .create_parameter_group(
+            &g.region,
+            &NewParameterGroup {
+                name: g.name.clone(),
+                family: g.family.clone(),
+                description: "made by hand".into(),
+                tags: theirs.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let users: Vec<String> = plan
+        .databases
+        .iter()
+        .filter(|d| {
+            d.region == g.region
+                && d.target
+                    .as_ref()
+                    .is_some_and(|t| t.parameter_group == g.name)
+        })
+        .map(|d| d.identifier.clone())
+        .collect();
+    assert!(!users.is_empty());
+
+    let before = w.trail().len();
+    let s = w.run(&plan, opts(true)).await;
+    assert_eq!(s.exit_code(), 1, "{s:?}");
+    let touched: Vec<TrailEntry> = w.trail()[before..]
+        .iter()
+        .filter(|t| t.mutating && t.resource == g.name)
+        .cloned()
+        .collect();
+    assert!(
+        touched.iter().all(|t| t.action == "CreateDBParameterGroup"),
+        "only our create, refused: {touched:#?}"
+    );
+    assert!(touched.iter().all(|t| t.outcome != "ok"), "{touched:#?}");
+    for r in w.rows() {
+        if users.contains(&r.identifier) {
+            let why = r.wait.as_ref().map(|w| w.describe()).unwrap_or_default();
+            assert!(
+                why.contains("not created by this plan") && why.contains("rdsfleet resume"),
+                "{r:?}"
+            );
+        } else if r.state != DbState::Skipped && r.state != DbState::Blocked {
+            assert_eq!(r.state, DbState::Done, "the rest finishes: {r:?}");
+        }
+    }
+
+    // Abort the waiting databases: the group stays, with its owner's tags.
+    for id in &users {
+        abort(&w, id).await;
+    }
+    let groups = w
+        .sim()
+        .describe_parameter_groups(&g.region, std::slice::from_ref(&g.name))
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1, "still there");
+    let tags = w.sim().list_tags(&g.region, &groups[0].arn).await.unwrap();
+    assert_eq!(tags, theirs);
+    assert!(
+        !w.trail()[before..]
+            .iter()
+            .any(|t| t.action == "DeleteDBParameterGroup" && t.resource == g.name),
+        "never deleted"
+    );
+}

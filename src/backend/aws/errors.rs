@@ -30,6 +30,7 @@ use aws_sdk_rds::operation::describe_db_proxy_targets::DescribeDBProxyTargetsErr
 use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
 use aws_sdk_rds::operation::describe_integrations::DescribeIntegrationsError;
 use aws_sdk_rds::operation::download_db_log_file_portion::DownloadDBLogFilePortionError;
+use aws_sdk_rds::operation::list_tags_for_resource::ListTagsForResourceError;
 use aws_sdk_rds::operation::modify_db_instance::ModifyDBInstanceError;
 use aws_sdk_rds::operation::modify_db_parameter_group::ModifyDBParameterGroupError;
 use aws_sdk_rds::operation::switchover_blue_green_deployment::SwitchoverBlueGreenDeploymentError;
@@ -124,6 +125,14 @@ typed_kinds! {
         DbClusterNotFoundFault => NotFound,
         InvalidDbInstanceStateFault => InvalidState,
         InvalidDbClusterStateFault => InvalidState,
+    }
+    // The model lists no fault for a parameter group ARN that names nothing; RDS's
+    // `DBParameterGroupNotFound` code is classified by `CODE_KINDS` below.
+    ListTagsForResourceError {
+        BlueGreenDeploymentNotFoundFault => NotFound,
+        DbClusterNotFoundFault => NotFound,
+        DbInstanceNotFoundFault => NotFound,
+        DbSnapshotNotFoundFault => NotFound,
     }
     DescribeDBEngineVersionsError {}
     DescribeAccountAttributesError {}

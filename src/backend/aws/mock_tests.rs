@@ -814,3 +814,56 @@ async fn request_ids_are_carried_from_the_response() {
         .unwrap_err();
     assert_eq!(e.request_id, None);
 }
+
+#[tokio::test]
+async fn tags_of_a_parameter_group_are_read_by_arn_and_a_missing_group_is_not_found() {
+    use aws_sdk_rds::operation::list_tags_for_resource::{
+        ListTagsForResourceError, ListTagsForResourceOutput,
+    };
+    let arn = "arn:aws:rds:us-east-1:123456789012:pg:rdsfleet-p1-mysql80-orders";
+    let ours = mock!(Client::list_tags_for_resource)
+        .match_requests(move |r| r.resource_name() == Some(arn))
+        .then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tag_list(
+                    sdk::Tag::builder()
+                        .key("rdsfleet:managed")
+                        .value("true")
+                        .build(),
+                )
+                .tag_list(
+                    sdk::Tag::builder()
+                        .key("rdsfleet:plan-id")
+                        .value("p1")
+                        .build(),
+                )
+                .build()
+        });
+    // The model lists no fault for a parameter group ARN naming nothing: RDS's code is still
+    // a parsed, typed field of the response.
+    let gone = mock!(Client::list_tags_for_resource)
+        .match_requests(|r| r.resource_name().is_some_and(|n| n.ends_with(":pg:gone")))
+        .then_error(|| ListTagsForResourceError::generic(coded("DBParameterGroupNotFound")));
+    let instance = mock!(Client::list_tags_for_resource).then_error(|| {
+        ListTagsForResourceError::DbInstanceNotFoundFault(
+            sdk::error::DbInstanceNotFoundFault::builder().build(),
+        )
+    });
+    let b = backend_in(RuleMode::MatchAny, &[&ours, &gone, &instance]);
+    let tags = b.list_tags(REGION, arn).await.unwrap();
+    assert!(is_managed(&tags, Some("p1")), "{tags:?}");
+    assert!(!is_managed(&tags, Some("p2")));
+    let e = b
+        .list_tags(REGION, "arn:aws:rds:us-east-1:123456789012:pg:gone")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_str()),
+        (ErrorKind::NotFound, "DBParameterGroupNotFound")
+    );
+    let e = b
+        .list_tags(REGION, "arn:aws:rds:us-east-1:123456789012:db:nope")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+}

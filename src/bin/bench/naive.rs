@@ -234,6 +234,9 @@ impl RdsBackend for NaivePoller {
     async fn add_tags(&self, region: &str, arn: &str, tags: &Tags) -> BResult<()> {
         self.inner.add_tags(region, arn, tags).await
     }
+    async fn list_tags(&self, region: &str, arn: &str) -> BResult<Tags> {
+        self.inner.list_tags(region, arn).await
+    }
     async fn describe_engine_versions(
         &self,
         region: &str,
