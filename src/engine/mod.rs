@@ -175,6 +175,9 @@ struct Config {
     replicas: Vec<(i64, i64)>,
     /// Databases of the plan per region.
     per_region: HashMap<String, usize>,
+    /// Plan indexes of the databases using each planned parameter group (by group index):
+    /// read every tick by [`Engine::restores_due`], so computed once.
+    group_users: Vec<Vec<usize>>,
 }
 
 /// What a run remembers between ticks.
@@ -267,12 +270,19 @@ impl Engine {
         for d in &plan.databases {
             *per_region.entry(d.region.clone()).or_default() += 1;
         }
-        let groups = plan
+        let groups: HashMap<(String, String), usize> = plan
             .parameter_groups
             .iter()
             .enumerate()
             .map(|(i, g)| ((g.region.clone(), g.name.clone()), i))
             .collect();
+        let mut group_users = vec![Vec::new(); plan.parameter_groups.len()];
+        for (i, d) in plan.databases.iter().enumerate() {
+            let Some(t) = &d.target else { continue };
+            if let Some(&k) = groups.get(&(d.region.clone(), t.parameter_group.clone())) {
+                group_users[k].push(i);
+            }
+        }
         let policy = plan.policy();
         let rules = Rules {
             switchover_timeout_secs: plan.settings.switchover_timeout_secs,
@@ -296,6 +306,7 @@ impl Engine {
                 groups,
                 replicas,
                 per_region,
+                group_users,
             },
             exec,
             clock,
@@ -768,20 +779,12 @@ impl Engine {
             if g.restore_after_switchover.is_empty() {
                 continue;
             }
-            let users: Vec<(String, DbState, bool)> = plan
-                .databases
+            let users: Vec<(String, DbState, bool)> = self.cfg.group_users[k]
                 .iter()
-                .enumerate()
-                .filter(|(_, d)| {
-                    d.region == g.region
-                        && d.target
-                            .as_ref()
-                            .is_some_and(|t| t.parameter_group == g.name)
-                })
-                .map(|(i, d)| {
+                .map(|&i| {
                     let state = self.run.fleet[i].state;
                     let switched = self.run.switched.contains(&(i as i64));
-                    (d.identifier.clone(), state, switched)
+                    (plan.databases[i].identifier.clone(), state, switched)
                 })
                 .collect();
             if machine::restore(g, &users) != machine::Restore::Due {

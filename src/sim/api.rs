@@ -936,7 +936,15 @@ fn ev_inst_gone(c: &Connection, ev: &store::Event) -> rusqlite::Result<()> {
         return Ok(());
     };
     store::delete_inst(c, &ev.target)?;
-    for mut other in store::all_inst(c, region)? {
+    // Its replicas name it; its source lists it (an ARN source, rare here, is looked for
+    // among all the region's instances).
+    let mut related = store::replicas_of(c, region, &[row.inst.identifier.as_str()])?;
+    match row.inst.read_replica_source.as_deref() {
+        Some(src) if src.starts_with("arn:") => related = store::all_inst(c, region)?,
+        Some(src) => related.extend(store::get_inst(c, region, src)?),
+        None => {}
+    }
+    for mut other in related {
         let before = (
             other.inst.read_replicas.len(),
             other.inst.read_replica_source.clone(),
@@ -1185,7 +1193,8 @@ fn switchover_end(
     }
     // Instances outside the deployment (e.g. a cross-region replica) follow the renames too.
     let member_dbis: Vec<&String> = b.members.iter().flat_map(|m| [&m.blue, &m.green]).collect();
-    for mut other in store::all_inst(c, region)? {
+    let renamed: Vec<&str> = rename.keys().map(String::as_str).collect();
+    for mut other in store::replicas_of(c, region, &renamed)? {
         let src = other.inst.read_replica_source.as_deref().map(map);
         if src != other.inst.read_replica_source
             && !member_dbis.contains(&&other.inst.dbi_resource_id)

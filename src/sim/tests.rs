@@ -2140,3 +2140,33 @@ async fn parameter_group_tags_are_kept_from_creation_and_unknown_arns_are_refuse
         .iter()
         .any(|t| t.action == "ListTagsForResource" && !t.mutating));
 }
+
+/// The indexed lookup of an instance's replicas (`store::replicas_of`, used when a switchover
+/// renames or a delete removes an instance) finds exactly what a scan of the region finds.
+#[tokio::test]
+async fn replicas_by_source_match_a_scan_of_the_region() {
+    let w = world(InitOptions {
+        databases: 40,
+        ..InitOptions::default()
+    });
+    let c = store::open(&w.path, false).unwrap();
+    let mut with_replicas = 0;
+    for region in SIM_REGIONS {
+        let all = store::all_inst(&c, region).unwrap();
+        for i in &all {
+            let scanned: Vec<&str> = all
+                .iter()
+                .filter(|o| o.inst.read_replica_source.as_deref() == Some(&i.inst.identifier))
+                .map(|o| o.inst.identifier.as_str())
+                .collect();
+            let looked_up = store::replicas_of(&c, region, &[i.inst.identifier.as_str()]).unwrap();
+            let looked_up: Vec<&str> = looked_up
+                .iter()
+                .map(|o| o.inst.identifier.as_str())
+                .collect();
+            assert_eq!(looked_up, scanned, "{}", i.inst.identifier);
+            with_replicas += usize::from(!scanned.is_empty());
+        }
+    }
+    assert!(with_replicas > 0, "the fixture needs a replica");
+}

@@ -344,8 +344,9 @@ async fn created_resources_carry_the_managed_tags() {
     assert_eq!(g.status, BgStatus::Provisioning);
 }
 
-/// Issue 10 item 5: provisioned-IOPS storage reaches the request (TargetIops,
-/// TargetStorageThroughput, TargetAllocatedStorage), and nothing is sent when not planned.
+/// Issue 10 item 5: the planned storage reaches the request (io1: TargetIops and
+/// TargetAllocatedStorage; gp3 over 400 GiB: also TargetStorageThroughput), and nothing is
+/// sent when not planned.
 #[tokio::test]
 async fn create_blue_green_sends_the_planned_storage() {
     let io1 = mock!(Client::create_blue_green_deployment)
@@ -382,7 +383,24 @@ async fn create_blue_green_sends_the_planned_storage() {
                 )
                 .build()
         });
-    let b = backend(&[&io1, &plain]);
+    let gp3 = mock!(Client::create_blue_green_deployment)
+        .match_requests(|r| {
+            r.target_storage_type() == Some("gp3")
+                && r.target_iops() == Some(12000)
+                && r.target_storage_throughput() == Some(500)
+                && r.target_allocated_storage() == Some(400)
+        })
+        .then_output(|| {
+            CreateBlueGreenDeploymentOutput::builder()
+                .blue_green_deployment(
+                    sdk::BlueGreenDeployment::builder()
+                        .blue_green_deployment_identifier("bgd-3")
+                        .status("PROVISIONING")
+                        .build(),
+                )
+                .build()
+        });
+    let b = backend(&[&io1, &plain, &gp3]);
     let req = CreateBlueGreen {
         name: "n".into(),
         source_arn: "arn:src".into(),
@@ -400,7 +418,21 @@ async fn create_blue_green_sends_the_planned_storage() {
         ..Default::default()
     };
     b.create_blue_green(REGION, &req).await.unwrap();
-    assert_eq!((io1.num_calls(), plain.num_calls()), (1, 1));
+    let req = CreateBlueGreen {
+        name: "g".into(),
+        source_arn: "arn:src".into(),
+        target_engine_version: "8.0.42".into(),
+        target_storage_type: Some("gp3".into()),
+        target_iops: Some(12000),
+        target_storage_throughput: Some(500),
+        target_allocated_storage: Some(400),
+        ..Default::default()
+    };
+    b.create_blue_green(REGION, &req).await.unwrap();
+    assert_eq!(
+        (io1.num_calls(), plain.num_calls(), gp3.num_calls()),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]
