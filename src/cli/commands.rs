@@ -189,7 +189,13 @@ async fn status_cmd(args: &StatusArgs) -> Result<i32> {
             out(&db_history(&plan, &store, id, now, width)?);
             return Ok(summary_code(&dbs));
         }
-        let table = status_table(&plan, &store, now, width)?;
+        // Redrawn in place, the table must fit the terminal, beside the title, counts and lock.
+        let rows = args
+            .watch
+            .then(terminal_rows)
+            .flatten()
+            .map(|r| r.saturating_sub(4).max(3));
+        let table = status_table(&plan, &store, now, width, rows)?;
         if !args.watch {
             out(&table);
             return Ok(summary_code(&dbs));
@@ -213,6 +219,17 @@ async fn status_cmd(args: &StatusArgs) -> Result<i32> {
             .sleep(Duration::from_secs_f64(args.interval))
             .await;
     }
+}
+
+/// The height of the terminal stdout is, when it is one (`LINES` wins, as for `COLUMNS`).
+fn terminal_rows() -> Option<usize> {
+    if let Some(l) = std::env::var("LINES").ok().and_then(|l| l.parse().ok()) {
+        return Some(l);
+    }
+    let t = console::Term::stdout();
+    t.is_term()
+        .then(|| t.size_checked().map(|(rows, _)| rows as usize))
+        .flatten()
 }
 
 /// Measured write downtime for a state file applied on the simulator (empty otherwise).
@@ -575,7 +592,13 @@ async fn apply_cmd(
     let mode = progress::mode(run.display.no_progress, quiet);
     let summary = drive(&c, store, opts, state, mode, verbose).await?;
     let store = Store::open(state)?;
-    out(&status_table(&plan, &store, c.clock.now(), output_width())?);
+    out(&status_table(
+        &plan,
+        &store,
+        c.clock.now(),
+        output_width(),
+        None,
+    )?);
     out(&next_hint(&summary, state));
     Ok(summary.exit_code())
 }

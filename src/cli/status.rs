@@ -196,47 +196,25 @@ pub(super) fn table(header: &[&str], rows: &[Vec<String>], width: Option<usize>)
 }
 
 /// The status table of a state file, as of `now` (engine clock).
+/// `max_lines`: the table of databases takes at most this many lines (`status --watch` fits
+/// the terminal), the databases still moving first; a last line says how many were left out.
 pub(super) fn status_table(
     plan: &Plan,
     store: &Store,
     now: Millis,
     width: Option<usize>,
+    max_lines: Option<usize>,
 ) -> Result<String> {
-    let dbs = store.databases()?;
+    let all = store.databases()?;
     let mut s = format!(
         "plan {}  ({} databases)  as of {}\n",
         plan.plan_id,
-        dbs.len(),
+        all.len(),
         rfc3339(now)
     );
-    let rows: Vec<Vec<String>> = dbs
-        .iter()
-        .map(|d| {
-            vec![
-                d.identifier.clone(),
-                d.region.clone(),
-                plan.databases
-                    .get(d.id as usize)
-                    .map(|p| p.wave.to_string())
-                    .unwrap_or_default(),
-                d.state.to_string(),
-                shown_step(d).unwrap_or_else(|| "-".into()),
-                time_in_step(d, now)
-                    .map(short_duration)
-                    .unwrap_or_else(|| "-".into()),
-                why(d),
-            ]
-        })
-        .collect();
-    s.push_str(&table(
-        &[
-            "DATABASE", "REGION", "WAVE", "STATE", "STEP", "IN STEP", "WHY",
-        ],
-        &rows,
-        width,
-    ));
+    s.push_str(&rows_table(plan, &all, now, width, max_lines));
     let mut counts: BTreeMap<DbState, usize> = BTreeMap::new();
-    for d in &dbs {
+    for d in &all {
         *counts.entry(d.state).or_default() += 1;
     }
     s.push_str(
@@ -250,6 +228,76 @@ pub(super) fn status_table(
         s.push_str(&format!("\n(being applied by {h})"));
     }
     Ok(s)
+}
+
+/// The table of databases, in at most `max_lines` lines when given (a row's WHY may wrap
+/// over several): the databases still moving first, then a line saying how many are left out.
+fn rows_table(
+    plan: &Plan,
+    all: &[DbRow],
+    now: Millis,
+    width: Option<usize>,
+    max_lines: Option<usize>,
+) -> String {
+    let mut keep = max_lines;
+    loop {
+        let (shown, left_out) = fit_rows(all, keep);
+        let rows: Vec<Vec<String>> = shown
+            .iter()
+            .map(|&i| status_row(plan, &all[i], now))
+            .collect();
+        let mut t = table(
+            &[
+                "DATABASE", "REGION", "WAVE", "STATE", "STEP", "IN STEP", "WHY",
+            ],
+            &rows,
+            width,
+        );
+        if left_out > 0 {
+            t.push_str(&format!(
+                "... and {left_out} more not shown (databases still moving come first); `status` without --watch lists them all\n"
+            ));
+        }
+        match (keep, max_lines) {
+            (Some(k), Some(max)) if t.lines().count() > max && k > 2 => keep = Some(k - 1),
+            _ => return t,
+        }
+    }
+}
+
+/// One database's row of the status table.
+fn status_row(plan: &Plan, d: &DbRow, now: Millis) -> Vec<String> {
+    vec![
+        d.identifier.clone(),
+        d.region.clone(),
+        plan.databases
+            .get(d.id as usize)
+            .map(|p| p.wave.to_string())
+            .unwrap_or_default(),
+        d.state.to_string(),
+        shown_step(d).unwrap_or_else(|| "-".into()),
+        time_in_step(d, now)
+            .map(short_duration)
+            .unwrap_or_else(|| "-".into()),
+        why(d),
+    ]
+}
+
+/// Which rows a table of at most `max_rows` shows (indexes, in plan order) and how many it
+/// leaves out: databases still moving (running, pending, awaiting approval) before finished
+/// ones, each group in plan order.
+fn fit_rows(dbs: &[DbRow], max_rows: Option<usize>) -> (Vec<usize>, usize) {
+    let all: Vec<usize> = (0..dbs.len()).collect();
+    let Some(max) = max_rows.filter(|&m| m < dbs.len()) else {
+        return (all, 0);
+    };
+    let keep = max.saturating_sub(1); // one line says how many are left out
+    let mut order = all;
+    order.sort_by_key(|&i| dbs[i].state.is_terminal());
+    let mut shown: Vec<usize> = order.into_iter().take(keep).collect();
+    shown.sort_unstable();
+    let left_out = dbs.len() - shown.len();
+    (shown, left_out)
 }
 
 /// `status --db ID`: the database's rows (every region it is in), its steps and its events.
@@ -398,5 +446,41 @@ mod tests {
         let t = table(&["DATABASE", "WHY"], &rows, None);
         assert_eq!(t.lines().count(), 2);
         assert!(t.contains("(need 2, have 0)"));
+    }
+
+    /// `status --watch` fits the terminal: databases still moving first, in plan order, and
+    /// one line for the rest.
+    #[test]
+    fn a_watched_table_keeps_what_moves_and_counts_the_rest() {
+        let db = |id: i64, state: DbState| DbRow {
+            id,
+            region: "us-east-1".into(),
+            identifier: format!("db-{id}"),
+            state,
+            step: None,
+            approved: false,
+            error: None,
+            wait: None,
+            note: None,
+            updated_at: 0,
+            steps: vec![],
+        };
+        use DbState::*;
+        let dbs = [
+            db(0, Done),
+            db(1, Running),
+            db(2, Done),
+            db(3, Pending),
+            db(4, Failed),
+            db(5, AwaitingApproval),
+        ];
+        let check = |max: Option<usize>, shown: &[usize], left_out: usize| {
+            assert_eq!(fit_rows(&dbs, max), (shown.to_vec(), left_out), "{max:?}");
+        };
+        check(None, &[0, 1, 2, 3, 4, 5], 0);
+        check(Some(6), &[0, 1, 2, 3, 4, 5], 0);
+        check(Some(4), &[1, 3, 5], 3);
+        check(Some(3), &[1, 3], 4);
+        check(Some(5), &[0, 1, 3, 5], 2);
     }
 }
