@@ -589,6 +589,14 @@ impl Plan {
     pub fn problems(&self) -> Vec<String> {
         use crate::naming::{check_identifier, check_region};
         let mut out = vec![];
+        // Not part of the plan id (the same content always gives the same id), so at least
+        // what it must look like is checked.
+        if crate::clock::parse_rfc3339(&self.created_at).is_none() {
+            out.push(format!(
+                "created_at {:?} is not an RFC 3339 UTC time",
+                self.created_at
+            ));
+        }
         for d in &self.databases {
             let ids = std::iter::once(&d.identifier).chain(&d.replicas);
             for (what, r) in ids
