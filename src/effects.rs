@@ -18,7 +18,7 @@
 //! checks it.
 
 use crate::backend::{
-    BResult, BlueGreenQuery, ErrorKind, InstanceQuery, NewParameterGroup, Op, RdsBackend,
+    gate, BResult, BlueGreenQuery, ErrorKind, InstanceQuery, NewParameterGroup, Op, RdsBackend,
     SnapshotQuery,
 };
 use crate::clock::{Millis, SharedClock};
@@ -26,15 +26,17 @@ use crate::domain::*;
 use crate::state::{ResourceKind, ResourceStatus};
 use crate::store::{DbRow, StepRow, StepStatus, StepUpdate, Store, StoreError};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A client-side token bucket per region, on the engine clock.
+/// A client-side token bucket per region, on the engine clock. Shared (behind an `Arc`) by
+/// the executor and the [`gate::RequestGate`] that admits a describe's further pages.
 #[derive(Debug)]
 pub struct ApiBudget {
     rate: f64,
     burst: f64,
-    buckets: HashMap<String, (f64, Millis)>,
+    buckets: std::sync::Mutex<HashMap<String, (f64, Millis)>>,
 }
 
 impl ApiBudget {
@@ -42,45 +44,56 @@ impl ApiBudget {
         ApiBudget {
             rate: rate.max(0.01),
             burst: burst.max(1.0),
-            buckets: HashMap::new(),
-        }
-    }
-    /// Wait (on `clock`) until a request to `region` fits the budget, then take it.
-    pub async fn acquire(&mut self, clock: &SharedClock, region: &str) {
-        loop {
-            let now = clock.now();
-            let (tokens, at) = self
-                .buckets
-                .entry(region.to_string())
-                .or_insert((self.burst, now));
-            let refill = (now - *at).max(0) as f64 / 1000.0 * self.rate;
-            *tokens = (*tokens + refill).min(self.burst);
-            *at = now;
-            if *tokens >= 1.0 {
-                *tokens -= 1.0;
-                return;
-            }
-            let wait = ((1.0 - *tokens) / self.rate * 1000.0).ceil() as u64;
-            clock.sleep(Duration::from_millis(wait.max(1))).await;
+            buckets: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// Charge `n` more requests to `region` after the fact (the extra pages of a paginated
-    /// describe): the bucket may go into debt, and the next request waits it off.
-    pub fn charge(&mut self, region: &str, n: f64) {
-        if let Some((tokens, _)) = self.buckets.get_mut(region) {
-            *tokens -= n;
+    /// Take a token for `region` at `now`, or say how long to wait for one (ms).
+    fn try_take(&self, region: &str, now: Millis) -> Option<u64> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, at) = buckets
+            .entry(region.to_string())
+            .or_insert((self.burst, now));
+        let refill = (now - *at).max(0) as f64 / 1000.0 * self.rate;
+        *tokens = (*tokens + refill).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return None;
         }
+        Some(((1.0 - *tokens) / self.rate * 1000.0).ceil().max(1.0) as u64)
+    }
+
+    /// Wait (on `clock`) until a request to `region` fits the budget, then take it.
+    pub async fn acquire(&self, clock: &SharedClock, region: &str) {
+        while let Some(wait) = self.try_take(region, clock.now()) {
+            clock.sleep(Duration::from_millis(wait)).await;
+        }
+    }
+}
+
+/// Admits the requests of a describe after its first (its further pages and filter chunks)
+/// through the same budget as every other call ([`gate`]).
+struct BudgetGate {
+    budget: Arc<ApiBudget>,
+    clock: SharedClock,
+    calls: Arc<AtomicU64>,
+}
+
+impl gate::RequestGate for BudgetGate {
+    fn admit<'a>(
+        &'a self,
+        region: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            self.budget.acquire(&self.clock, region).await;
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        })
     }
 }
 
 /// Records per page of a paginated describe (`MaxRecords`).
 pub const RECORDS_PER_PAGE: usize = 100;
-
-/// Requests beyond the first that a describe returning `n` records took.
-fn extra_pages(n: usize) -> f64 {
-    (n.saturating_sub(1) / RECORDS_PER_PAGE) as f64
-}
 
 /// Parameters per `ModifyDBParameterGroup` call: RDS accepts at most 20.
 pub const PARAMETERS_PER_CALL: usize = 20;
@@ -269,8 +282,9 @@ pub struct Performed {
 pub struct Executor {
     backend: Arc<dyn RdsBackend>,
     clock: SharedClock,
-    budget: ApiBudget,
-    calls: u64,
+    budget: Arc<ApiBudget>,
+    /// Requests made: shared with the gate that admits a describe's further pages.
+    calls: Arc<AtomicU64>,
     throttled: bool,
     /// Attempts of a describe before its retryable error is returned (1: no retry).
     read_attempts: u32,
@@ -281,8 +295,8 @@ impl Executor {
         Executor {
             backend,
             clock,
-            budget,
-            calls: 0,
+            budget: Arc::new(budget),
+            calls: Arc::new(AtomicU64::new(0)),
             throttled: false,
             read_attempts: 1,
         }
@@ -297,18 +311,23 @@ impl Executor {
         self
     }
 
-    /// One describe through the budget, retried per [`Executor::with_read_retries`]; a
-    /// paginated one (`paged`) is charged its pages.
-    async fn read<T, F, Fut>(&mut self, region: &str, paged: bool, call: F) -> BResult<Vec<T>>
+    /// One describe through the budget, retried per [`Executor::with_read_retries`]: its
+    /// first request takes a token here, each further page or filter chunk one at the gate.
+    async fn read<T, F, Fut>(&mut self, region: &str, call: F) -> BResult<Vec<T>>
     where
         F: Fn(Arc<dyn RdsBackend>) -> Fut,
         Fut: std::future::Future<Output = BResult<Vec<T>>>,
     {
-        let r = self.read_one(region, call).await;
-        if paged {
-            self.charge_pages(region, &r);
-        }
-        r
+        self.read_one(region, call).await
+    }
+
+    /// The gate through which a backend call's further requests take their tokens.
+    fn gate(&self) -> Arc<dyn gate::RequestGate> {
+        Arc::new(BudgetGate {
+            budget: self.budget.clone(),
+            clock: self.clock.clone(),
+            calls: self.calls.clone(),
+        })
     }
 
     /// One read call through the budget, retried per [`Executor::with_read_retries`].
@@ -320,7 +339,7 @@ impl Executor {
         let mut attempt = 0;
         loop {
             self.token(region).await;
-            let r = call(self.backend.clone()).await;
+            let r = gate::scope(self.gate(), call(self.backend.clone())).await;
             self.note(&r);
             match r {
                 Err(e) if e.is_retryable() && attempt + 1 < self.read_attempts => {
@@ -336,7 +355,7 @@ impl Executor {
 
     /// API calls made through this executor.
     pub fn calls(&self) -> u64 {
-        self.calls
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// Was any call throttled since the last time this was asked? (Clears the flag.)
@@ -346,7 +365,7 @@ impl Executor {
 
     async fn token(&mut self, region: &str) {
         self.budget.acquire(&self.clock, region).await;
-        self.calls += 1;
+        self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
     fn note<T>(&mut self, r: &BResult<T>) {
@@ -357,25 +376,15 @@ impl Executor {
         }
     }
 
-    /// A paginated describe took one request per page: charge the pages after the first.
-    fn charge_pages<T>(&mut self, region: &str, r: &BResult<Vec<T>>) {
-        if let Ok(v) = r {
-            let extra = extra_pages(v.len());
-            if extra > 0.0 {
-                self.budget.charge(region, extra);
-                self.calls += extra as u64;
-            }
-        }
-    }
-
     pub async fn describe_instances(
         &mut self,
         region: &str,
         q: &InstanceQuery,
     ) -> BResult<Vec<DbInstance>> {
-        self.read(region, true, |b| async move {
-            b.describe_instances(region, q).await
-        })
+        self.read(
+            region,
+            |b| async move { b.describe_instances(region, q).await },
+        )
         .await
     }
 
@@ -384,9 +393,10 @@ impl Executor {
         region: &str,
         q: &SnapshotQuery,
     ) -> BResult<Vec<Snapshot>> {
-        self.read(region, true, |b| async move {
-            b.describe_snapshots(region, q).await
-        })
+        self.read(
+            region,
+            |b| async move { b.describe_snapshots(region, q).await },
+        )
         .await
     }
 
@@ -395,9 +405,10 @@ impl Executor {
         region: &str,
         q: &BlueGreenQuery,
     ) -> BResult<Vec<BlueGreen>> {
-        self.read(region, true, |b| async move {
-            b.describe_blue_green(region, q).await
-        })
+        self.read(
+            region,
+            |b| async move { b.describe_blue_green(region, q).await },
+        )
         .await
     }
 
@@ -406,16 +417,17 @@ impl Executor {
         region: &str,
         names: &[String],
     ) -> BResult<Vec<ParameterGroup>> {
-        self.read(region, true, |b| async move {
+        self.read(region, |b| async move {
             b.describe_parameter_groups(region, names).await
         })
         .await
     }
 
     pub async fn describe_integrations(&mut self, region: &str) -> BResult<Vec<Integration>> {
-        self.read(region, true, |b| async move {
-            b.describe_integrations(region).await
-        })
+        self.read(
+            region,
+            |b| async move { b.describe_integrations(region).await },
+        )
         .await
     }
 
@@ -424,13 +436,13 @@ impl Executor {
         region: &str,
         instance: &str,
     ) -> BResult<Vec<LogFile>> {
-        self.read(region, false, |b| async move {
+        self.read(region, |b| async move {
             b.describe_log_files(region, instance).await
         })
         .await
     }
 
-    /// One log file's text (its portions are fetched by the backend; charged as one call).
+    /// One log file's text: its first portion takes a token here, each further one at the gate.
     pub async fn download_log_file(
         &mut self,
         region: &str,
@@ -438,7 +450,8 @@ impl Executor {
         file: &str,
     ) -> BResult<String> {
         self.token(region).await;
-        let r = self.backend.download_log_file(region, instance, file).await;
+        let call = self.backend.download_log_file(region, instance, file);
+        let r = gate::scope(self.gate(), call).await;
         self.note(&r);
         r
     }
@@ -555,7 +568,8 @@ impl Executor {
             return Ok(EffectOk::Done);
         }
         self.token(&region).await;
-        let r = call_once(b.as_ref(), &region, effect).await;
+        // A call of several requests (a fresh describe before a delete) takes a token for each.
+        let r = gate::scope(self.gate(), call_once(b.as_ref(), &region, effect)).await;
         self.note(&r);
         r
     }
@@ -681,5 +695,38 @@ mod tests {
         }
         assert_eq!(once.calls(), 32, "no retry without with_read_retries");
         assert!(failed > 0);
+    }
+
+    /// Each page of a describe is a request of its own, admitted by the budget: at `rate` per
+    /// second, no 1 s of the clock holds more than `rate` requests, and `calls()` counts pages.
+    #[tokio::test]
+    async fn every_page_of_a_describe_waits_for_its_own_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite");
+        let opts = InitOptions {
+            databases: 600,
+            clean: true,
+            ..Default::default()
+        };
+        init_world(&path, &opts, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(0));
+        let sim = Arc::new(SimBackend::open_with_clock(&path, clock.clone()).unwrap());
+        let mut exec = Executor::new(sim.clone(), clock.clone(), ApiBudget::new(2.0, 1.0));
+        let before = sim.trail(false).unwrap().len();
+        let all = exec
+            .describe_instances("us-east-1", &InstanceQuery::default())
+            .await
+            .unwrap();
+        let pages = all.len().div_ceil(100);
+        assert!(pages >= 3, "the fixture needs several pages: {}", all.len());
+        let trail = sim.trail(false).unwrap()[before..].to_vec();
+        assert_eq!(trail.len(), pages, "one trail entry per page");
+        assert_eq!(exec.calls() as usize, pages, "each page took a token");
+        for w in trail.windows(3) {
+            assert!(
+                w[2].at - w[0].at >= 1000,
+                "3 requests inside 1 s at rate 2: {w:?}"
+            );
+        }
     }
 }

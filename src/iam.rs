@@ -203,7 +203,9 @@ pub fn scan_operation_calls(src: &str) -> std::collections::BTreeSet<String> {
         }
         let ident = &src[start..end];
         let statement = src[end..].split(';').next().unwrap_or("");
-        if src[end..].starts_with("()") && statement.contains(".send()") {
+        // Sent directly, or page by page through its paginator (`gated_items!`).
+        let sent = statement.contains(".send()") || statement.contains(".into_paginator()");
+        if src[end..].starts_with("()") && sent {
             if let Some((verb, _)) = ident.split_once('_') {
                 if OPERATION_VERBS.contains(&verb) {
                     found.insert(format!("rds:{}", action_name(ident)));
@@ -253,9 +255,16 @@ mod tests {
 
     #[test]
     fn scanner_finds_fluent_calls_only() {
-        let src = "client.describe_db_instances().send();\n c.create_db_snapshot()\n .x(1).send().await;\n out.db_snapshot();\n b.switchover_details().iter();\n b.describe_instances(region, q).send()";
+        let src = "client.describe_db_instances().send();\n c.create_db_snapshot()\n .x(1).send().await;\n out.db_snapshot();\n b.switchover_details().iter();\n b.describe_instances(region, q).send();\n gated_items!(r, c.describe_db_snapshots().into_paginator(), db_snapshots)";
         let got: Vec<String> = scan_operation_calls(src).into_iter().collect();
-        assert_eq!(got, vec!["rds:CreateDBSnapshot", "rds:DescribeDBInstances"]);
+        assert_eq!(
+            got,
+            vec![
+                "rds:CreateDBSnapshot",
+                "rds:DescribeDBInstances",
+                "rds:DescribeDBSnapshots"
+            ]
+        );
     }
 
     /// The policy and the adapter cannot drift apart: every operation the adapter calls is in

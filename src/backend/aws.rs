@@ -43,9 +43,33 @@ use errors::{as_optional, classify};
 
 /// RDS pages are at most 100 records.
 const MAX_RECORDS: i32 = 100;
-/// Values per filter in one Describe call. RDS does not document a hard limit on filter
-/// values; 50 keeps request URLs well below any proxy's limit.
-const FILTER_CHUNK: usize = 50;
+/// Values per filter in one Describe call ([`super::FILTER_VALUES_PER_REQUEST`]).
+const FILTER_CHUNK: usize = super::FILTER_VALUES_PER_REQUEST;
+
+/// Every item of a paginated request, each page after the describe's first request admitted
+/// by the caller's budget ([`super::gate`]): `gated_items!(requests, builder.into_paginator(),
+/// items_field)`.
+macro_rules! gated_items {
+    ($req:expr, $paginator:expr, $items:ident) => {{
+        let mut stream = $paginator.send();
+        let mut items = Vec::new();
+        $req.next().await;
+        loop {
+            match stream.next().await {
+                None => break Ok(items),
+                Some(Err(e)) => break Err(e),
+                Some(Ok(page)) => {
+                    let more = page.marker.as_deref().is_some_and(|m| !m.is_empty());
+                    items.extend(page.$items.unwrap_or_default());
+                    if !more {
+                        break Ok(items);
+                    }
+                    $req.next().await;
+                }
+            }
+        }
+    }};
+}
 
 /// How to reach AWS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,19 +291,20 @@ impl RdsBackend for AwsBackend {
         region: &str,
         q: &InstanceQuery,
     ) -> BResult<Vec<DbInstance>> {
+        let mut requests = super::gate::Requests::new(region);
         let client = self.client(region)?;
         let mut out = Vec::new();
         for filters in filter_sets(&[("db-instance-id", &q.identifiers), ("engine", &q.engines)]) {
-            let items: Vec<_> = client
-                .describe_db_instances()
-                .set_filters(Some(filters).filter(|f| !f.is_empty()))
-                .max_records(MAX_RECORDS)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| classify("DescribeDBInstances", e))?;
+            let items: Vec<_> = gated_items!(
+                requests,
+                client
+                    .describe_db_instances()
+                    .set_filters(Some(filters).filter(|f| !f.is_empty()))
+                    .max_records(MAX_RECORDS)
+                    .into_paginator(),
+                db_instances
+            )
+            .map_err(|e| classify("DescribeDBInstances", e))?;
             out.extend(items.iter().map(|i| convert::instance(region, i)));
         }
         Ok(out)
@@ -290,6 +315,7 @@ impl RdsBackend for AwsBackend {
         region: &str,
         q: &BlueGreenQuery,
     ) -> BResult<Vec<BlueGreen>> {
+        let mut requests = super::gate::Requests::new(region);
         let client = self.client(region)?;
         let mut out = Vec::new();
         for filters in filter_sets(&[
@@ -298,38 +324,39 @@ impl RdsBackend for AwsBackend {
         ]) {
             // MaxRecords is left at its default, which is 100 for this operation: moto
             // (5.2) fails with HTTP 500 when it is sent explicitly.
-            let items: Vec<_> = client
-                .describe_blue_green_deployments()
-                .set_filters(Some(filters).filter(|f| !f.is_empty()))
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| classify("DescribeBlueGreenDeployments", e))?;
+            let items: Vec<_> = gated_items!(
+                requests,
+                client
+                    .describe_blue_green_deployments()
+                    .set_filters(Some(filters).filter(|f| !f.is_empty()))
+                    .into_paginator(),
+                blue_green_deployments
+            )
+            .map_err(|e| classify("DescribeBlueGreenDeployments", e))?;
             out.extend(items.iter().map(convert::blue_green));
         }
         Ok(out)
     }
 
     async fn describe_snapshots(&self, region: &str, q: &SnapshotQuery) -> BResult<Vec<Snapshot>> {
+        let mut requests = super::gate::Requests::new(region);
         let client = self.client(region)?;
         let mut out = Vec::new();
         for filters in filter_sets(&[
             ("db-snapshot-id", &q.snapshot_ids),
             ("db-instance-id", &q.instance_ids),
         ]) {
-            let items: Vec<_> = client
-                .describe_db_snapshots()
-                .snapshot_type("manual")
-                .set_filters(Some(filters).filter(|f| !f.is_empty()))
-                .max_records(MAX_RECORDS)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| classify("DescribeDBSnapshots", e))?;
+            let items: Vec<_> = gated_items!(
+                requests,
+                client
+                    .describe_db_snapshots()
+                    .snapshot_type("manual")
+                    .set_filters(Some(filters).filter(|f| !f.is_empty()))
+                    .max_records(MAX_RECORDS)
+                    .into_paginator(),
+                db_snapshots
+            )
+            .map_err(|e| classify("DescribeDBSnapshots", e))?;
             out.extend(items.iter().map(convert::snapshot));
         }
         Ok(out)
@@ -361,6 +388,7 @@ impl RdsBackend for AwsBackend {
         region: &str,
         names: &[String],
     ) -> BResult<Vec<ParameterGroup>> {
+        let mut requests = super::gate::Requests::new(region);
         let client = self.client(region)?;
         // RDS takes one name per call and does not support filters here: one name is one
         // direct call, anything else one paginated listing filtered locally.
@@ -387,15 +415,15 @@ impl RdsBackend for AwsBackend {
             };
         }
         let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
-        let items: Vec<_> = client
-            .describe_db_parameter_groups()
-            .max_records(MAX_RECORDS)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| classify("DescribeDBParameterGroups", e))?;
+        let items: Vec<_> = gated_items!(
+            requests,
+            client
+                .describe_db_parameter_groups()
+                .max_records(MAX_RECORDS)
+                .into_paginator(),
+            db_parameter_groups
+        )
+        .map_err(|e| classify("DescribeDBParameterGroups", e))?;
         Ok(items
             .iter()
             .map(convert::parameter_group)
@@ -409,18 +437,18 @@ impl RdsBackend for AwsBackend {
         group: &str,
         user_only: bool,
     ) -> BResult<Vec<Parameter>> {
-        let items: Vec<_> = self
-            .client(region)?
-            .describe_db_parameters()
-            .db_parameter_group_name(group)
-            .set_source(user_only.then(|| "user".to_string()))
-            .max_records(MAX_RECORDS)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| classify("DescribeDBParameters", e))?;
+        let mut requests = super::gate::Requests::new(region);
+        let items: Vec<_> = gated_items!(
+            requests,
+            self.client(region)?
+                .describe_db_parameters()
+                .db_parameter_group_name(group)
+                .set_source(user_only.then(|| "user".to_string()))
+                .max_records(MAX_RECORDS)
+                .into_paginator(),
+            parameters
+        )
+        .map_err(|e| classify("DescribeDBParameters", e))?;
         Ok(items
             .iter()
             .map(convert::parameter)
@@ -590,6 +618,7 @@ impl RdsBackend for AwsBackend {
                 ))
             }
         }
+        super::gate::another(region).await;
         self.client(region)?
             .delete_db_instance()
             .db_instance_identifier(&id)
@@ -652,21 +681,21 @@ impl RdsBackend for AwsBackend {
         version: Option<&str>,
         include_all: bool,
     ) -> BResult<Vec<EngineVersion>> {
-        let result = self
-            .clients(region)?
-            .no_retry
-            .describe_db_engine_versions()
-            .engine(engine)
-            .set_engine_version(version.map(str::to_string))
-            // Without IncludeAll RDS lists only versions still offered for new instances, so a
-            // source on a deprecated minor (e.g. 5.7.33) would have no ValidUpgradeTarget.
-            .set_include_all(include_all.then_some(true))
-            .max_records(MAX_RECORDS)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
+        let mut requests = super::gate::Requests::new(region);
+        let result = gated_items!(
+            requests,
+            self.clients(region)?
+                .no_retry
+                .describe_db_engine_versions()
+                .engine(engine)
+                .set_engine_version(version.map(str::to_string))
+                // Without IncludeAll RDS lists only versions still offered for new instances, so a
+                // source on a deprecated minor (e.g. 5.7.33) would have no ValidUpgradeTarget.
+                .set_include_all(include_all.then_some(true))
+                .max_records(MAX_RECORDS)
+                .into_paginator(),
+            db_engine_versions
+        );
         match result {
             Ok(items) => Ok(items.iter().map(convert::engine_version).collect()),
             Err(e) => {
@@ -705,31 +734,31 @@ impl RdsBackend for AwsBackend {
     }
 
     async fn describe_proxies(&self, region: &str) -> BResult<Vec<DbProxy>> {
-        let items: Vec<_> = self
-            .client(region)?
-            .describe_db_proxies()
-            .max_records(MAX_RECORDS)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| classify("DescribeDBProxies", e))?;
+        let mut requests = super::gate::Requests::new(region);
+        let items: Vec<_> = gated_items!(
+            requests,
+            self.client(region)?
+                .describe_db_proxies()
+                .max_records(MAX_RECORDS)
+                .into_paginator(),
+            db_proxies
+        )
+        .map_err(|e| classify("DescribeDBProxies", e))?;
         Ok(items.iter().map(convert::proxy).collect())
     }
 
     async fn describe_proxy_targets(&self, region: &str, proxy: &str) -> BResult<Vec<ProxyTarget>> {
-        let items: Vec<_> = self
-            .client(region)?
-            .describe_db_proxy_targets()
-            .db_proxy_name(proxy)
-            .max_records(MAX_RECORDS)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| classify("DescribeDBProxyTargets", e))?;
+        let mut requests = super::gate::Requests::new(region);
+        let items: Vec<_> = gated_items!(
+            requests,
+            self.client(region)?
+                .describe_db_proxy_targets()
+                .db_proxy_name(proxy)
+                .max_records(MAX_RECORDS)
+                .into_paginator(),
+            targets
+        )
+        .map_err(|e| classify("DescribeDBProxyTargets", e))?;
         Ok(items
             .iter()
             .map(|t| convert::proxy_target(proxy, t))
@@ -737,16 +766,16 @@ impl RdsBackend for AwsBackend {
     }
 
     async fn describe_integrations(&self, region: &str) -> BResult<Vec<Integration>> {
-        let result = self
-            .clients(region)?
-            .no_retry
-            .describe_integrations()
-            .max_records(MAX_RECORDS)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
+        let mut requests = super::gate::Requests::new(region);
+        let result = gated_items!(
+            requests,
+            self.clients(region)?
+                .no_retry
+                .describe_integrations()
+                .max_records(MAX_RECORDS)
+                .into_paginator(),
+            integrations
+        );
         match result {
             Ok(items) => Ok(items.iter().map(convert::integration).collect()),
             Err(e) => Err(as_optional(classify("DescribeIntegrations", e))),
@@ -754,18 +783,18 @@ impl RdsBackend for AwsBackend {
     }
 
     async fn describe_log_files(&self, region: &str, instance_id: &str) -> BResult<Vec<LogFile>> {
-        let items: Vec<_> = self
-            .client(region)?
-            .describe_db_log_files()
-            .db_instance_identifier(instance_id)
-            // MaxRecords is left at its default (100): moto (5.2) fails with HTTP 500 when it
-            // is sent explicitly, as for DescribeBlueGreenDeployments.
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| classify("DescribeDBLogFiles", e))?;
+        let mut requests = super::gate::Requests::new(region);
+        let items: Vec<_> = gated_items!(
+            requests,
+            self.client(region)?
+                .describe_db_log_files()
+                .db_instance_identifier(instance_id)
+                // MaxRecords is left at its default (100): moto (5.2) fails with HTTP 500 when it
+                // is sent explicitly, as for DescribeBlueGreenDeployments.
+                .into_paginator(),
+            describe_db_log_files
+        )
+        .map_err(|e| classify("DescribeDBLogFiles", e))?;
         Ok(items.iter().map(convert::log_file).collect())
     }
 
@@ -781,7 +810,9 @@ impl RdsBackend for AwsBackend {
         let client = &self.clients(region)?.no_retry;
         let mut text = String::new();
         let mut marker = "0".to_string();
+        let mut requests = super::gate::Requests::new(region);
         loop {
+            requests.next().await;
             let out = client
                 .download_db_log_file_portion()
                 .db_instance_identifier(instance_id)

@@ -16,10 +16,16 @@ use serde::{Deserialize, Serialize};
 
 pub mod aws;
 pub mod crash;
+pub mod gate;
 pub mod readonly;
 mod wrap;
 
 pub use wrap::{BoxCall, Hook, Wrapped};
+
+/// Values per filter in one Describe request: a describe by more names is several requests.
+/// RDS does not document a hard limit on filter values; 50 keeps request URLs well below any
+/// proxy's limit.
+pub const FILTER_VALUES_PER_REQUEST: usize = 50;
 
 /// Every RDS API operation behind [`RdsBackend`], with whether it changes anything. This is the
 /// one list of which calls mutate: the wrappers ([`readonly`], [`crash`]), the simulator's

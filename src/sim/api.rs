@@ -365,9 +365,9 @@ impl SimBackend {
         region: &str,
         op: Op,
         resource: &str,
-        params: Value,
+        params: &Value,
         f: impl FnOnce(&Ctx) -> BResult<(T, usize)>,
-    ) -> (BResult<T>, u64) {
+    ) -> (BResult<T>, u64, usize) {
         let faults = self
             .faults
             .lock()
@@ -378,13 +378,13 @@ impl SimBackend {
         // AWS request id names the call in CloudTrail.
         let call_seq = std::cell::Cell::new(None);
         let r = self.run_in(
-            &mut conn, &faults, &call_seq, region, op, resource, &params, f,
+            &mut conn, &faults, &call_seq, region, op, resource, params, f,
         );
         let rid = call_seq.get().map(|seq| format!("sim-{seq:08}"));
         match r {
-            Ok((Err(e), latency)) => (Err(e.with_request_id(rid)), latency),
+            Ok((Err(e), latency, pages)) => (Err(e.with_request_id(rid)), latency, pages),
             Ok(x) => x,
-            Err(e) => (Err(e.with_request_id(rid)), 0),
+            Err(e) => (Err(e.with_request_id(rid)), 0, 1),
         }
     }
 
@@ -400,7 +400,7 @@ impl SimBackend {
         resource: &str,
         params: &Value,
         f: impl FnOnce(&Ctx) -> BResult<(T, usize)>,
-    ) -> BResult<(BResult<T>, u64)> {
+    ) -> BResult<(BResult<T>, u64, usize)> {
         let mut tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .sq()?;
@@ -431,7 +431,7 @@ impl SimBackend {
         if let Some(e) = self.refusal(&tx, faults, region, now, &keys, &salt)? {
             rec.record(&tx, params, &e.code)?;
             tx.commit().sq()?;
-            return Ok((Err(e), latency));
+            return Ok((Err(e), latency, 1));
         }
         let mut sp = tx.savepoint().sq()?;
         let ctx = Ctx {
@@ -448,7 +448,7 @@ impl SimBackend {
                 drop(sp);
                 rec.record(&tx, params, &e.code)?;
                 tx.commit().sq()?;
-                return Ok((Err(e), latency));
+                return Ok((Err(e), latency, 1));
             }
             Ok(v) => {
                 sp.commit().sq()?;
@@ -465,22 +465,44 @@ impl SimBackend {
                 "InternalFailure",
                 "An internal error has occurred (simulated; the request took effect)",
             );
-            return Ok((Err(e), latency));
+            return Ok((Err(e), latency, 1));
         }
         rec.record(&tx, params, "ok")?;
-        // Further pages of a describe are further calls, each needing a token.
-        for page in 2..=pages.max(1) {
-            let mut p = params.clone();
-            p["page"] = json!(page);
-            if !take_token(&tx, region, now, self.burst, self.rate).sq()? {
-                rec.record(&tx, &p, "Throttling")?;
-                tx.commit().sq()?;
-                return Ok((Err(throttled()), latency));
-            }
-            rec.record(&tx, &p, "ok")?;
-        }
         tx.commit().sq()?;
-        Ok((Ok(value), latency))
+        Ok((Ok(value), latency, pages))
+    }
+
+    /// Request `page` (2 and on) of a describe whose answer was computed by its first request:
+    /// a call of its own at the time it is sent, which needs a token of RDS's bucket too.
+    fn further_page(
+        &self,
+        region: &str,
+        op: Op,
+        resource: &str,
+        params: &Value,
+        page: usize,
+    ) -> BResult<()> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .sq()?;
+        self.sync_virtual_time(&tx).sq()?;
+        let rec = CallRecord {
+            now: self.clock.now(),
+            region,
+            op,
+            resource,
+        };
+        let mut p = params.clone();
+        p["page"] = json!(page);
+        let ok = take_token(&tx, region, rec.now, self.burst, self.rate).sq()?;
+        rec.record(&tx, &p, if ok { "ok" } else { "Throttling" })?;
+        tx.commit().sq()?;
+        if ok {
+            Ok(())
+        } else {
+            Err(throttled())
+        }
     }
 
     /// Why a call is refused before it acts: an unknown region, no throttle token, or an
@@ -533,11 +555,20 @@ impl SimBackend {
         params: Value,
         f: impl FnOnce(&Ctx) -> BResult<(T, usize)> + Send,
     ) -> BResult<T> {
-        let (res, latency) = self.run(region, op, resource, params, f);
+        let (res, latency, pages) = self.run(region, op, resource, &params, f);
         if latency > 0 {
             self.clock.sleep(Duration::from_millis(latency)).await;
         }
-        res
+        let value = res?;
+        // A describe's further pages are requests of their own, sent one after the other,
+        // each admitted by the caller's budget (`backend::gate`) and by RDS's.
+        let mut requests = gate::Requests::new(region);
+        requests.next().await;
+        for page in 2..=pages {
+            requests.next().await;
+            self.further_page(region, op, resource, &params, page)?;
+        }
+        Ok(value)
     }
 }
 
@@ -695,6 +726,20 @@ fn not_supported(msg: impl Into<String>) -> BackendError {
 
 fn pages(n: usize) -> usize {
     n.div_ceil(100).max(1)
+}
+
+/// Requests a describe returning `results` takes when filtered by these value lists: one per
+/// page, and at least one per combination of filter-value chunks (the adapter sends at most
+/// [`crate::backend::FILTER_VALUES_PER_REQUEST`] values of a filter per request, crossing
+/// filters). Each chunk paginates on its own on AWS; the larger of the two counts is close.
+fn requests(results: usize, filters: &[usize]) -> usize {
+    let per = crate::backend::FILTER_VALUES_PER_REQUEST;
+    let chunks: usize = filters
+        .iter()
+        .filter(|&&n| n > 0)
+        .map(|n| n.div_ceil(per))
+        .product();
+    pages(results).max(chunks)
 }
 
 fn secs(s: f64) -> Millis {
@@ -1277,7 +1322,7 @@ fn describe_instances(x: &Ctx, q: &InstanceQuery) -> BResult<(Vec<DbInstance>, u
         .filter(|r| !x.lagging(&r.inst.identifier, r.created_at))
         .map(|r| r.inst)
         .collect();
-    let n = pages(out.len());
+    let n = requests(out.len(), &[q.identifiers.len(), q.engines.len()]);
     Ok((out, n))
 }
 
@@ -2383,7 +2428,7 @@ impl RdsBackend for SimBackend {
                 .filter(|b| !x.lagging(&b.bg.name, b.created_at))
                 .map(|b| b.bg)
                 .collect();
-            let n = pages(out.len());
+            let n = requests(out.len(), &[q.names.len(), q.identifiers.len()]);
             Ok((out, n))
         })
         .await
@@ -2409,7 +2454,7 @@ impl RdsBackend for SimBackend {
                 .filter(|s| !x.lagging(&s.snap.identifier, s.created_at))
                 .map(|s| snapshot_view(s, x.now))
                 .collect();
-            let n = pages(out.len());
+            let n = requests(out.len(), &[q.snapshot_ids.len(), q.instance_ids.len()]);
             Ok((out, n))
         })
         .await

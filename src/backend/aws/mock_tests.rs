@@ -252,13 +252,27 @@ async fn pagination_follows_markers_with_max_records_100() {
                 .build()
         });
     let b = backend(&[&first, &second]);
-    let got = b
-        .describe_instances(REGION, &InstanceQuery::default())
-        .await
-        .unwrap();
+    // The second page waits at the caller's gate (its API budget); the first was the caller's.
+    struct Count(std::sync::Mutex<usize>);
+    impl crate::backend::gate::RequestGate for Count {
+        fn admit<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+            Box::pin(async move { *self.0.lock().unwrap() += 1 })
+        }
+    }
+    let gate = std::sync::Arc::new(Count(std::sync::Mutex::new(0)));
+    let got = crate::backend::gate::scope(
+        gate.clone(),
+        b.describe_instances(REGION, &InstanceQuery::default()),
+    )
+    .await
+    .unwrap();
     let ids: Vec<_> = got.iter().map(|d| d.identifier.as_str()).collect();
     assert_eq!(ids, vec!["a", "b", "c"]);
     assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    assert_eq!(*gate.0.lock().unwrap(), 1, "one admission: the second page");
 }
 
 #[tokio::test]
