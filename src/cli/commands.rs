@@ -570,12 +570,20 @@ async fn apply_cmd(
     let c = connect_for(conn, existing.as_ref(), &plan_regions(&plan)).await?;
     drop(existing);
     if !state.exists() {
-        // Refuse a plan the world no longer matches, before anything is written. Read-only,
-        // and retried when RDS throttles (a 10,000-instance describe is 100 pages).
-        let reader = ReadOnly::new(c.backend.clone(), c.clock.clone());
-        let live = planner::describe_fleet(&reader, &plan)
-            .await
-            .map_err(|(r, e)| anyhow!(e).context(format!("describing instances in {r}")))?;
+        // Refuse a plan the world no longer matches, before anything is written. Within the
+        // run's API budget (a 10,000-instance describe is 100 pages, each a request), and
+        // retried when RDS throttles.
+        let budget = crate::effects::ApiBudget::new(run.api_rate, 1.0);
+        let mut exec = crate::effects::Executor::new(c.backend.clone(), c.clock.clone(), budget)
+            .with_read_retries(lifecycle::READ_ATTEMPTS);
+        let mut live = Vec::new();
+        for r in plan_regions(&plan) {
+            let all = exec
+                .describe_instances(&r, &crate::backend::InstanceQuery::default())
+                .await
+                .map_err(|e| anyhow!(e).context(format!("describing instances in {r}")))?;
+            live.extend(all);
+        }
         planner::refuse_drift(&plan, &live)?;
     }
     let store = Store::create_or_open(state, &plan, c.kind.as_str(), c.clock.now())?;
