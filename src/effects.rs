@@ -92,9 +92,6 @@ impl gate::RequestGate for BudgetGate {
     }
 }
 
-/// Records per page of a paginated describe (`MaxRecords`).
-pub const RECORDS_PER_PAGE: usize = 100;
-
 /// Parameters per `ModifyDBParameterGroup` call: RDS accepts at most 20.
 pub const PARAMETERS_PER_CALL: usize = 20;
 
@@ -311,16 +308,6 @@ impl Executor {
         self
     }
 
-    /// One describe through the budget, retried per [`Executor::with_read_retries`]: its
-    /// first request takes a token here, each further page or filter chunk one at the gate.
-    async fn read<T, F, Fut>(&mut self, region: &str, call: F) -> BResult<Vec<T>>
-    where
-        F: Fn(Arc<dyn RdsBackend>) -> Fut,
-        Fut: std::future::Future<Output = BResult<Vec<T>>>,
-    {
-        self.read_one(region, call).await
-    }
-
     /// The gate through which a backend call's further requests take their tokens.
     fn gate(&self) -> Arc<dyn gate::RequestGate> {
         Arc::new(BudgetGate {
@@ -330,8 +317,10 @@ impl Executor {
         })
     }
 
-    /// One read call through the budget, retried per [`Executor::with_read_retries`].
-    async fn read_one<T, F, Fut>(&mut self, region: &str, call: F) -> BResult<T>
+    /// One read (a describe) through the budget, retried per
+    /// [`Executor::with_read_retries`]: its first request takes a token here, each further page
+    /// or filter chunk one at the gate.
+    async fn read<T, F, Fut>(&mut self, region: &str, call: F) -> BResult<T>
     where
         F: Fn(Arc<dyn RdsBackend>) -> Fut,
         Fut: std::future::Future<Output = BResult<T>>,
@@ -458,7 +447,7 @@ impl Executor {
 
     /// The tags of one resource (`ListTagsForResource`), retried like a describe.
     pub async fn list_tags(&mut self, region: &str, arn: &str) -> BResult<Tags> {
-        self.read_one(region, |b| async move { b.list_tags(region, arn).await })
+        self.read(region, |b| async move { b.list_tags(region, arn).await })
             .await
     }
 

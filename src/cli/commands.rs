@@ -573,9 +573,11 @@ async fn apply_cmd(
         // Refuse a plan the world no longer matches, before anything is written. Within the
         // run's API budget (a 10,000-instance describe is 100 pages, each a request), and
         // retried when RDS throttles.
-        let budget = crate::effects::ApiBudget::new(run.api_rate, 1.0);
-        let mut exec = crate::effects::Executor::new(c.backend.clone(), c.clock.clone(), budget)
-            .with_read_retries(lifecycle::READ_ATTEMPTS);
+        let budget = lifecycle::Budget {
+            api_rate: run.api_rate,
+            ..Default::default()
+        };
+        let mut exec = lifecycle::executor(c.backend.clone(), &c.clock, budget);
         let mut live = Vec::new();
         for r in plan_regions(&plan) {
             let all = exec

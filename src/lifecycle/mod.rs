@@ -140,7 +140,8 @@ impl Default for Budget {
 /// command (backoff 1 s, 2 s, 4 s, 8 s, 16 s between them).
 pub const READ_ATTEMPTS: u32 = 6;
 
-fn executor(backend: Arc<dyn RdsBackend>, clock: &SharedClock, b: Budget) -> Executor {
+/// The executor of a command that reads (and acts) within a budget, its describes retried.
+pub fn executor(backend: Arc<dyn RdsBackend>, clock: &SharedClock, b: Budget) -> Executor {
     Executor::new(
         backend,
         clock.clone(),
